@@ -35,6 +35,7 @@ export {
   writeFrame,
 } from './entry.js';
 export { ConfigError, RaftError, type RaftErrorCode } from './errors.js';
+export * from './i64.js';
 export { Inflights } from './inflights.js';
 export * from './message.js';
 export { Prng } from './prng.js';

@@ -52,6 +52,8 @@ interface PendingRead {
 
 /** Read-only view of the log, for drivers, tests and tools. */
 export interface LogView {
+  readonly framesEncoded: number;
+  readonly framesCopied: number;
   readonly firstIndex: number;
   readonly lastIndex: number;
   readonly lastTerm: number;

@@ -72,6 +72,11 @@ export class LogRing {
   private readonly bytesMax: number;
   private readonly header = new FrameHeader();
 
+  /** Entries encoded by this ring (append): the zero-copy promise says once per entry, cluster-wide. */
+  framesEncoded = 0;
+  /** Entries copied in as raw frames (appendFrames): a follower's one copy. */
+  framesCopied = 0;
+
   constructor(options: LogRingOptions = {}) {
     this.bytesMax = options.bytesMax ?? logBytesMaxDefault;
     const initialBytes = Math.min(ceilPowerOfTwo(options.initialBytes ?? 1 << 16), ceilPowerOfTwo(this.bytesMax));
@@ -174,6 +179,7 @@ export class LogRing {
     const written = writeFrame(this.bytes, offset, term, kind, data);
     assert(written === length, () => `frame wrote ${written} bytes, reserved ${length}`);
     this.pushSlot(offset, length, term, kind, written - data.length);
+    this.framesEncoded += 1;
     return true;
   }
 
@@ -182,6 +188,12 @@ export class LogRing {
    * Returns how many entries were appended: fewer than offered only when bytesMax is reached.
    */
   appendFrames(frames: EntryFrames, skip = 0): number {
+    const appended = this.appendFramesInner(frames, skip);
+    this.framesCopied += appended;
+    return appended;
+  }
+
+  private appendFramesInner(frames: EntryFrames, skip: number): number {
     let skipped = 0;
     let appended = 0;
     const header = this.header;

@@ -15,6 +15,7 @@ import {
   type RemoteMessage,
   type Snapshot,
   copyFrames,
+  encodeEntry,
   entryKindCode,
   framesOf,
 } from '../src/index.js';
@@ -221,3 +222,34 @@ export function encodeSnapshot(applied: readonly string[]): Uint8Array {
 export function decodeSnapshot(data: Uint8Array): string[] {
   return JSON.parse(decoder.decode(data)) as string[];
 }
+
+/** A follower whose log has the given terms (index 1, 2, ...), restored from persisted state. */
+export function nodeWithLog(id: number, terms: readonly number[], extra: object, peers: number[] = [1, 2, 3]): RaftNode {
+  const frames = terms.map((term, i) => encodeFrame(term, `e${i + 1}`));
+  let byteLength = 0;
+  for (const frame of frames) byteLength += frame.length;
+  const joined = new Uint8Array(byteLength);
+  let at = 0;
+  for (const frame of frames) {
+    joined.set(frame, at);
+    at += frame.length;
+  }
+  const lastTerm = terms.length === 0 ? 0 : (terms[terms.length - 1] as number);
+  return new RaftNode({
+    id,
+    peers,
+    verify: true,
+    preVote: false,
+    checkQuorum: false,
+    ...extra,
+    restore: {
+      hardState: { term: lastTerm, vote: 0, commit: 0 },
+      entries: { count: frames.length, slices: frames.length === 0 ? [] : [joined], byteLength },
+    },
+  });
+}
+
+function encodeFrame(term: number, text: string): Uint8Array {
+  return encodeEntry(term, 'normal', new TextEncoder().encode(text));
+}
+
