@@ -63,8 +63,10 @@ export interface RaftConfig {
   readonly preVote?: boolean;
   /** Check-quorum (thesis §6.2): a leader not hearing from a quorum for an election timeout steps down. Default on. */
   readonly checkQuorum?: boolean;
-  /** Followers forward proposals and reads to the leader (default) or refuse with its id. */
+  /** Followers forward proposals to the leader (default) or refuse them with its id. */
   readonly forwardToLeader?: boolean;
+  /** Followers forward ReadIndex requests to the leader (default: follower reads) or refuse with its id. */
+  readonly forwardReads?: boolean;
   /** Seed of the PRNG behind election timeouts (default: the id). */
   readonly seed?: number;
   /** Run checkInvariants after every step, tick and advance (on in tests and the simulator). */
@@ -99,6 +101,7 @@ export interface ResolvedConfig {
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
   readonly forwardToLeader: boolean;
+  readonly forwardReads: boolean;
   readonly seed: number;
   readonly verify: boolean;
   readonly bounds: RaftBounds;
@@ -191,6 +194,7 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
     preVote: flag('preVote', config.preVote, true),
     checkQuorum: flag('checkQuorum', config.checkQuorum, true),
     forwardToLeader: flag('forwardToLeader', config.forwardToLeader, true),
+    forwardReads: flag('forwardReads', config.forwardReads, true),
     seed,
     verify: flag('verify', config.verify, false),
     bounds: resolvedBounds,

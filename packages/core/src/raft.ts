@@ -553,7 +553,7 @@ export class RaftNode {
         }
         return;
       case 'readIndex':
-        if (this.leader !== noNode && this.config.forwardToLeader) {
+        if (this.leader !== noNode && this.config.forwardReads) {
           this.send({ type: 'readIndex', from: this.id, to: this.leader, term: this.currentTerm, context: m.context });
         }
         return;
@@ -1052,7 +1052,7 @@ export class RaftNode {
   private readIndexInner(context: string): RequestResult {
     if (this.currentRole !== 'leader') {
       if (this.leader === noNode) return { ok: false, reason: 'no-leader' };
-      if (!this.config.forwardToLeader) return { ok: false, reason: 'not-leader', leaderId: this.leader };
+      if (!this.config.forwardReads) return { ok: false, reason: 'not-leader', leaderId: this.leader };
       this.send({ type: 'readIndex', from: this.id, to: this.leader, term: this.currentTerm, context });
       return { ok: true };
     }
