@@ -1,0 +1,2 @@
+/** The raftlab command. */
+export {};
