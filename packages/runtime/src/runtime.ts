@@ -22,6 +22,7 @@ import {
   type NodeId,
   RaftNode,
   type RaftConfig,
+  copyFrames,
   type Ready,
   type RemoteMessage,
   type Role,
@@ -200,6 +201,8 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
   private lastRole: Role;
   private lastLeader: NodeId;
   private lastCommit = 0;
+  /** Peers whose messages are dropped both ways (fault injection: a partition at the transport level). */
+  private readonly blocked = new Set<NodeId>();
   /** Counters since start. */
   readonly counters: RuntimeCounters = {
     proposals: 0,
@@ -377,6 +380,26 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
     return this.node.config.electionTimeoutTicks * this.tickIntervalMs;
   }
 
+  /**
+   * Fault injection for tests, the console and the nemesis: drop every message to and from these
+   * peers, as a network partition would (Raft's retries recover once healed).
+   */
+  partition(peers: Iterable<NodeId>): void {
+    this.blocked.clear();
+    for (const peer of peers) if (peer !== this.node.id) this.blocked.add(peer);
+    this.logger.info({ blocked: [...this.blocked] }, this.blocked.size === 0 ? 'partition healed' : 'partitioned from peers');
+  }
+
+  /** Ends a partition made by partition(). */
+  heal(): void {
+    this.partition([]);
+  }
+
+  /** Peers currently cut off by partition(). */
+  get partitionedFrom(): readonly NodeId[] {
+    return [...this.blocked];
+  }
+
   /** True once stop() was called. */
   get isStopped(): boolean {
     return this.stopped;
@@ -407,8 +430,17 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
       this.logger.warn({ to: message.to, from: message.from, type: message.type }, 'dropping a message addressed to another node');
       return;
     }
-    this.inbound.push(message);
+    if (this.blocked.has(message.from)) return;
     this.counters.messagesReceived += 1;
+    if (!this.cycling && this.inbound.length === 0) {
+      // Step at once: the views the message carries (a sender's ring, a transport's receive
+      // buffer) are only valid during this call. The Ready cycle still runs once per turn.
+      this.node.step(message);
+      this.schedule();
+      return;
+    }
+    // The node is between ready() and advance() (or a turn is about to run): keep a copy.
+    this.inbound.push(message.type === 'append' && message.entries.count > 0 ? { ...message, entries: copyFrames(message.entries) } : message);
     this.schedule();
   }
 
@@ -558,7 +590,12 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
     }
     // 3. Send.
     const messages = ready.messages;
-    for (let i = 0; i < messages.length; i++) this.transport.send(messages[i] as RemoteMessage);
+    const blocked = this.blocked;
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i] as RemoteMessage;
+      if (blocked.size > 0 && blocked.has(message.to)) continue;
+      this.transport.send(message);
+    }
     this.counters.messagesSent += messages.length;
     // 4. Apply and resolve.
     if (ready.committedEntries.count > 0) this.applyCommitted(ready);
