@@ -2,7 +2,7 @@
  * RaftNode configuration, resolved and validated once at the edge: every bad value throws a
  * ConfigError naming the field. After resolution the core trusts it.
  */
-import type { EntryFrames } from './entry.js';
+import { type EntryFrames, frameHeaderBytesMax } from './entry.js';
 import { ConfigError } from './errors.js';
 import type { NodeId, Snapshot } from './message.js';
 import { logBytesMaxDefault } from './ring.js';
@@ -184,6 +184,15 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
   const resolvedBounds = bounds as unknown as RaftBounds;
   if (resolvedBounds.logBytesMax < 1024) throw new ConfigError('bounds.logBytesMax', `${resolvedBounds.logBytesMax} below 1024`);
   if (resolvedBounds.logBytesMax > 2 ** 31) throw new ConfigError('bounds.logBytesMax', `${resolvedBounds.logBytesMax} above 2^31`);
+  // An entry whose frame cannot fit the ring could only ever be refused as busy, and its client
+  // would retry forever: the default entry bound shrinks to a small ring, an explicit one must fit.
+  const entryBytesFit = resolvedBounds.logBytesMax - frameHeaderBytesMax;
+  if (resolvedBounds.entryBytesMax > entryBytesFit) {
+    if (config.bounds?.entryBytesMax !== undefined) {
+      throw new ConfigError('bounds.entryBytesMax', `${resolvedBounds.entryBytesMax} does not fit logBytesMax ${resolvedBounds.logBytesMax} (at most ${entryBytesFit})`);
+    }
+    bounds.entryBytesMax = entryBytesFit;
+  }
   const restore = config.restore ?? null;
   if (restore !== null) validateRestore(restore, peers);
   return {
