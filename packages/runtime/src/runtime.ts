@@ -7,7 +7,8 @@
  *      proposals arriving in the same turn become one append, so one AppendEntries per follower;
  *   2. ready(); persist snapshot, hard state and entries (storage.save, fsync per policy) BEFORE
  *      anything that depends on them leaves;
- *   3. send the messages;
+ *   3. send the messages (a leader whose term and vote are already stable sends them before its
+ *      own write completes, thesis §10.2.1: the core counts only its persisted index toward commit);
  *   4. apply committed entries to the state machine, resolve the callers' promises;
  *   5. serve reads released by ReadIndex once applied through their index;
  *   6. advance(); compact the log when the policy says so.
@@ -201,6 +202,9 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
   private lastRole: Role;
   private lastLeader: NodeId;
   private lastCommit = 0;
+  /** Term and vote as last written to storage (a leader sends before persisting only while they hold). */
+  private persistedTerm: number;
+  private persistedVote: NodeId;
   /** Peers whose messages are dropped both ways (fault injection: a partition at the transport level). */
   private readonly blocked = new Set<NodeId>();
   /** Counters since start. */
@@ -229,6 +233,9 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
     this.logger = (options.logger ?? silentLogger).child({ node: options.id });
     this.lastRole = node.role;
     this.lastLeader = node.leaderId;
+    const persisted = node.hardState();
+    this.persistedTerm = persisted.term;
+    this.persistedVote = persisted.vote;
   }
 
   /**
@@ -498,7 +505,7 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
     this.proposals = [];
     for (const { items, batch } of queued) {
       if (batch.settled) continue;
-      let first = 0;
+      const first = 0;
       let firstIndex = 0;
       let term = 0;
       for (let i = 0; i < items.length; i++) {
@@ -582,21 +589,26 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
     const node = this.node;
     const ready = node.ready();
     this.counters.readyCycles += 1;
-    // 2. Persist BEFORE sending anything that depends on it.
-    if (ready.hardState !== null || ready.entries.count > 0 || ready.snapshot !== null) await this.storage.save(ready);
+    // 2-3. Persist BEFORE sending anything that depends on it, then send. A leader whose term and
+    // vote are already on stable storage sends first and writes its log in parallel (thesis
+    // §10.2.1): its messages do not depend on its own log being durable, because the core counts
+    // only the leader's persisted index (stableIndex) toward a commit quorum.
+    const hardState = ready.hardState;
+    const sendFirst =
+      node.role === 'leader' && ready.snapshot === null && (hardState === null || (hardState.term === this.persistedTerm && hardState.vote === this.persistedVote));
+    if (sendFirst) this.send(ready.messages);
+    if (hardState !== null || ready.entries.count > 0 || ready.snapshot !== null) {
+      await this.storage.save(ready);
+      if (hardState !== null) {
+        this.persistedTerm = hardState.term;
+        this.persistedVote = hardState.vote;
+      }
+    }
     if (ready.snapshot !== null) {
       this.stateMachine.restore(ready.snapshot.data);
       this.failPendingThrough(ready.snapshot.index);
     }
-    // 3. Send.
-    const messages = ready.messages;
-    const blocked = this.blocked;
-    for (let i = 0; i < messages.length; i++) {
-      const message = messages[i] as RemoteMessage;
-      if (blocked.size > 0 && blocked.has(message.to)) continue;
-      this.transport.send(message);
-    }
-    this.counters.messagesSent += messages.length;
+    if (!sendFirst) this.send(ready.messages);
     // 4. Apply and resolve.
     if (ready.committedEntries.count > 0) this.applyCommitted(ready);
     // 5. Reads.
@@ -618,6 +630,16 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
       this.emit('commit', { commitIndex: node.commitIndex });
     }
     await this.maybeCompact();
+  }
+
+  private send(messages: readonly RemoteMessage[]): void {
+    const blocked = this.blocked;
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i] as RemoteMessage;
+      if (blocked.size > 0 && blocked.has(message.to)) continue;
+      this.transport.send(message);
+    }
+    this.counters.messagesSent += messages.length;
   }
 
   private applyCommitted(ready: Ready): void {
