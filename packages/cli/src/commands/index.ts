@@ -3,6 +3,8 @@
  * `register(program)`, adding its command(s) to the program.
  */
 import type { Command } from 'commander';
+import * as consoleCommand from './console.js';
+import * as kv from './kv.js';
 
 /** A subcommand module. */
 export interface CommandModule {
@@ -10,4 +12,4 @@ export interface CommandModule {
 }
 
 /** Every subcommand module. */
-export const commandModules: readonly CommandModule[] = [];
+export const commandModules: readonly CommandModule[] = [kv, consoleCommand];
