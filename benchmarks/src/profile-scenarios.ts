@@ -1,0 +1,39 @@
+/**
+ * Scenarios for flamegraph sessions (`pnpm profile <name> [--tool clinic|0x]`,
+ * scripts/src/profile.ts). Each is a built JS entry point that runs one hot loop for about ten
+ * seconds, long enough for the sampling profiler to see the steady state rather than start-up and
+ * JIT warm-up. The profiler writes results/profiles/<name>.html.
+ *
+ * To add one (for example `tcp-3`: a 3-node cluster over the TCP transport on 127.0.0.1): write an
+ * entry point under benchmarks/src/ that starts the cluster, drives proposals for about 10 s, stops
+ * every server and exits on its own (the profiler waits for the process to end; a scenario that
+ * never exits produces no profile); then add `{ name: 'tcp-3', script: built('./<file>.js'), args }`
+ * below and build.
+ */
+import { fileURLToPath } from 'node:url';
+
+/** One profiling scenario. */
+export interface ProfileScenario {
+  /** Unique: the command-line name and the output file name. */
+  readonly name: string;
+  /** Absolute path of the built .js entry point. */
+  readonly script: string;
+  readonly args: readonly string[];
+  /** One line for `pnpm profile --list`. */
+  readonly description: string;
+}
+
+function built(relative: string): string {
+  return fileURLToPath(new URL(relative, import.meta.url));
+}
+
+/** Every profiling scenario. */
+export const profileScenarios: readonly ProfileScenario[] = [
+  {
+    name: 'memory-3',
+    script: built('./workloads/memory-cluster.js'),
+    // About 10 s natively on a 2-core Xeon: 55 million 16-byte entries through a 3-node in-memory cluster.
+    args: ['--nodes', '3', '--batches', '55000', '--batch', '1000', '--entry-bytes', '16', '--election-trials', '0'],
+    description: '3 RaftNodes in memory, proposing 1000-entry batches of 16-byte entries for about 10 s',
+  },
+];

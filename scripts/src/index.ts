@@ -1,0 +1,2 @@
+/** Bench lab tooling. */
+export {};
