@@ -3,8 +3,11 @@
  * `register(program)`, adding its command(s) to the program.
  */
 import type { Command } from 'commander';
+import * as cluster from './cluster.js';
 import * as consoleCommand from './console.js';
 import * as kv from './kv.js';
+import * as node from './node.js';
+import * as simulate from './simulate.js';
 
 /** A subcommand module. */
 export interface CommandModule {
@@ -12,4 +15,4 @@ export interface CommandModule {
 }
 
 /** Every subcommand module. */
-export const commandModules: readonly CommandModule[] = [kv, consoleCommand];
+export const commandModules: readonly CommandModule[] = [cluster, node, kv, consoleCommand, simulate];
