@@ -47,6 +47,11 @@ export interface RaftBounds {
   readonly readsPendingMax: number;
   /** Proposals a follower forwards in one message. */
   readonly forwardCountMax: number;
+  /**
+   * Snapshot data bytes in one InstallSnapshot chunk (§7): a snapshot larger than this travels in
+   * several messages, one in flight per follower, so it fits a transport's frame bound.
+   */
+  readonly snapshotChunkBytesMax: number;
 }
 
 /** Configuration as given by the embedding code; unset fields take the defaults. */
@@ -121,6 +126,8 @@ export const defaultBounds: RaftBounds = Object.freeze({
   logBytesMax: logBytesMaxDefault,
   readsPendingMax: 64 * 1024,
   forwardCountMax: 4096,
+  // Well below the transports' default frame bound, so a chunk never becomes an oversized frame.
+  snapshotChunkBytesMax: 1024 * 1024,
 });
 
 const noPlantedBugs: PlantedBugs = Object.freeze({
@@ -192,6 +199,10 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
       throw new ConfigError('bounds.entryBytesMax', `${resolvedBounds.entryBytesMax} does not fit logBytesMax ${resolvedBounds.logBytesMax} (at most ${entryBytesFit})`);
     }
     bounds.entryBytesMax = entryBytesFit;
+  }
+  // A chunk becomes one message; past 2^30 bytes no transport frame (u32 length) could carry it.
+  if (resolvedBounds.snapshotChunkBytesMax > 2 ** 30) {
+    throw new ConfigError('bounds.snapshotChunkBytesMax', `${resolvedBounds.snapshotChunkBytesMax} above 2^30`);
   }
   const restore = config.restore ?? null;
   if (restore !== null) validateRestore(restore, peers);

@@ -48,7 +48,9 @@ export function describeMessage(m: Message): string {
     case 'readIndexResponse':
       return `${head} index=${m.index}${describeContext(m.context)}`;
     case 'snapshot':
-      return `${head} snapshot=${m.snapshot.index}/${m.snapshot.term}(${m.snapshot.data.length}B)`;
+      return `${head} snapshot=${m.snapshot.index}/${m.snapshot.term} chunk=${m.offset}+${m.snapshot.data.length}B${m.done ? ' done' : ''}`;
+    case 'snapshotResponse':
+      return `${head} ${m.reject ? 'reject' : 'accept'} snapshot=${m.index} offset=${m.offset}`;
     default:
       return unreachable(m, 'message');
   }

@@ -112,10 +112,36 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
-/** InstallSnapshot (§7): for a follower that needs entries the leader has compacted away. */
+/**
+ * InstallSnapshot (§7, Figure 13): one chunk of the snapshot a follower needs because the leader
+ * has compacted the entries it lacks. The snapshot travels in chunks of at most
+ * bounds.snapshotChunkBytesMax so one message never holds a whole state machine; `snapshot` carries
+ * the metadata (index, term, peers) and, in `data`, only this chunk's bytes, a view of the leader's
+ * snapshot from `offset`.
+ */
 export interface SnapshotMessage extends Envelope {
   readonly type: 'snapshot';
+  /** Metadata of the whole snapshot; `data` holds this chunk only. */
   readonly snapshot: Snapshot;
+  /** Byte offset of this chunk in the snapshot's data. */
+  readonly offset: number;
+  /** True on the last chunk: the follower installs the snapshot once it holds every byte. */
+  readonly done: boolean;
+}
+
+/**
+ * Answer to a chunk that is not the last: how many bytes of the snapshot the follower holds, so the
+ * leader sends the chunk from there. The last chunk is answered by an appendResponse (the follower's
+ * log now matches through the snapshot's index).
+ */
+export interface SnapshotResponseMessage extends Envelope {
+  readonly type: 'snapshotResponse';
+  /** The snapshot's index (identifies the transfer). */
+  readonly index: number;
+  /** Bytes held, in order from 0: the offset of the next chunk the follower can take. */
+  readonly offset: number;
+  /** True when the chunk did not follow what the follower holds (a gap, or no transfer under way). */
+  readonly reject: boolean;
 }
 
 /** Local: the election timeout fired; start a (pre-)campaign. */
@@ -147,7 +173,8 @@ export type RemoteMessage =
   | ProposeMessage
   | ReadIndexMessage
   | ReadIndexResponseMessage
-  | SnapshotMessage;
+  | SnapshotMessage
+  | SnapshotResponseMessage;
 
 /** Messages a node sends itself. */
 export type LocalMessage = HupMessage | BeatMessage | CheckQuorumMessage;
@@ -173,6 +200,7 @@ export const remoteMessageTypes = [
   'readIndex',
   'readIndexResponse',
   'snapshot',
+  'snapshotResponse',
 ] as const satisfies readonly RemoteMessage['type'][];
 
 /** True for messages that are only ever sent by a node to itself. */

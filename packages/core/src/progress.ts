@@ -7,7 +7,8 @@
  *  - replicate: the follower accepted the last append; the leader streams entries optimistically,
  *               advancing next as it sends, bounded by the inflight count and bytes.
  *  - snapshot:  the follower needs entries the leader has compacted away; a snapshot is on its way
- *               and nothing else is sent until the follower answers.
+ *               in chunks, one in flight at a time (InstallSnapshot, §7), and no entries are sent
+ *               until the follower confirms the last chunk.
  */
 import { assert } from './assert.js';
 import { Inflights } from './inflights.js';
@@ -25,6 +26,15 @@ export class Progress {
   probeSent = false;
   /** In snapshot state: the index of the snapshot sent. */
   pendingSnapshot = 0;
+  /**
+   * In snapshot state: bytes of the snapshot the follower confirmed holding, so the offset of the
+   * next chunk. Invariant: snapshotOffset <= the snapshot's byte length.
+   */
+  snapshotOffset = 0;
+  /** In snapshot state: a chunk is on its way (one at a time); cleared by its answer or a retry. */
+  snapshotChunkInflight = false;
+  /** In snapshot state: the leader's tick count when the chunk in flight was sent. */
+  snapshotChunkSentTick = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
   readonly inflights: Inflights;
@@ -39,6 +49,8 @@ export class Progress {
     if (this.state === 'snapshot') {
       this.next = Math.max(this.match + 1, this.pendingSnapshot + 1);
       this.pendingSnapshot = 0;
+      this.snapshotOffset = 0;
+      this.snapshotChunkInflight = false;
     } else {
       this.next = this.match + 1;
     }
@@ -55,12 +67,39 @@ export class Progress {
     this.inflights.reset();
   }
 
-  /** A snapshot covering up to `index` is on its way. */
+  /** A snapshot covering up to `index` is to be sent, from its first byte. */
   becomeSnapshot(index: number): void {
     this.state = 'snapshot';
     this.pendingSnapshot = index;
+    this.snapshotOffset = 0;
+    this.snapshotChunkInflight = false;
+    this.snapshotChunkSentTick = 0;
     this.probeSent = false;
     this.inflights.reset();
+  }
+
+  /** A chunk of the pending snapshot went out at tick `now`. */
+  sentSnapshotChunk(now: number): void {
+    assert(this.state === 'snapshot', () => `sentSnapshotChunk in state ${this.state}`);
+    assert(!this.snapshotChunkInflight, 'a snapshot chunk sent while another is in flight');
+    this.snapshotChunkInflight = true;
+    this.snapshotChunkSentTick = now;
+  }
+
+  /**
+   * The follower holds `offset` bytes of snapshot `index` (`reject`: the chunk did not follow what
+   * it holds, and `offset` is where to resume). Returns true when the answer moves the transfer.
+   */
+  maybeUpdateSnapshotOffset(index: number, offset: number, reject: boolean): boolean {
+    if (this.state !== 'snapshot' || index !== this.pendingSnapshot) return false;
+    if (reject ? offset === this.snapshotOffset : offset <= this.snapshotOffset) {
+      // A duplicate or overtaken answer: the chunk in flight already starts there (or later).
+      // Acting on it would send a second copy, whose answer would do the same, forever.
+      return false;
+    }
+    this.snapshotOffset = offset;
+    this.snapshotChunkInflight = false;
+    return true;
   }
 
   /** The follower acknowledged `index`; returns true when match moved (not a stale answer). */

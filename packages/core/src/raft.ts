@@ -27,6 +27,7 @@ import {
   type RemoteMessage,
   type Snapshot,
   type SnapshotMessage,
+  type SnapshotResponseMessage,
   type VoteMessage,
   type VoteResponseMessage,
   noNode,
@@ -76,6 +77,22 @@ export interface ProgressStatus {
   readonly recentActive: boolean;
 }
 
+/**
+ * A snapshot being received in chunks (follower side of InstallSnapshot, §7). Identified by the
+ * leader, its term and the snapshot's index and term: a chunk of any other transfer starts a new
+ * one (at offset 0) or is refused.
+ */
+interface SnapshotAssembly {
+  readonly from: NodeId;
+  readonly term: number;
+  readonly index: number;
+  readonly snapshotTerm: number;
+  readonly peers: readonly NodeId[];
+  /** Bytes received, in order, in buffer[0, length). */
+  buffer: Uint8Array;
+  length: number;
+}
+
 /** Marks a follower whose next append should go out even when it carries no entries. */
 const sendNone = 0;
 const sendEntries = 1;
@@ -105,6 +122,8 @@ export class RaftNode {
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /** Ticks since this node was created: times snapshot chunk retries. */
+  private tickCount = 0;
   private randomizedElectionTimeout = 0;
 
   // Candidate state.
@@ -131,6 +150,8 @@ export class RaftNode {
   private snapshot: Snapshot | null = null;
   /** A snapshot received from the leader and not yet handed out in a Ready. */
   private incomingSnapshot: Snapshot | null = null;
+  /** The snapshot whose chunks are arriving (follower); dropped on a term or role change. */
+  private snapshotAssembly: SnapshotAssembly | null = null;
 
   // Output.
   private outbox: RemoteMessage[] = [];
@@ -234,6 +255,7 @@ export class RaftNode {
   /** Advances logical time by one tick: the only notion of time in the core. */
   tick(): void {
     this.assertAcceptingInput('tick');
+    this.tickCount += 1;
     this.electionElapsed += 1;
     if (this.currentRole === 'leader') {
       this.heartbeatElapsed += 1;
@@ -467,6 +489,9 @@ export class RaftNode {
       case 'heartbeatResponse':
         this.handleHeartbeatResponse(m);
         return;
+      case 'snapshotResponse':
+        this.handleSnapshotResponse(m);
+        return;
       case 'append':
       case 'heartbeat':
       case 'snapshot':
@@ -511,6 +536,7 @@ export class RaftNode {
       case 'timeoutNow':
       case 'appendResponse':
       case 'heartbeatResponse':
+      case 'snapshotResponse':
       case 'beat':
       case 'checkQuorum':
       case 'hup':
@@ -559,6 +585,7 @@ export class RaftNode {
         return;
       case 'appendResponse':
       case 'heartbeatResponse':
+      case 'snapshotResponse':
       case 'voteResponse':
       case 'preVoteResponse':
       case 'beat':
@@ -596,6 +623,8 @@ export class RaftNode {
     assert(this.currentRole !== 'leader', 'invalid transition leader -> preCandidate');
     // Pre-vote changes neither term nor vote (thesis §9.6).
     this.votes.clear();
+    // The leader is presumed gone: so is its transfer (a new one starts from offset 0).
+    this.snapshotAssembly = null;
     this.currentRole = 'preCandidate';
     this.leader = noNode;
   }
@@ -643,6 +672,8 @@ export class RaftNode {
     this.pendingReads.length = 0;
     this.pendingReadKeys.clear();
     this.readsBeforeCommit.length = 0;
+    // A transfer belongs to one leader's term; the next leader starts its own from offset 0.
+    this.snapshotAssembly = null;
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -809,25 +840,58 @@ export class RaftNode {
     this.send({ type: 'heartbeatResponse', from: this.id, to: m.from, term: this.currentTerm, context: m.context });
   }
 
+  /**
+   * One chunk of InstallSnapshot (§7, Figure 13). Chunks are taken strictly in order: one that
+   * starts past the bytes held is refused with the offset to resume from, one that starts before
+   * them (a duplicate, or a retry that crossed our answer) is answered with that offset too. The
+   * snapshot is installed only when the last chunk completes it; until then the log is untouched,
+   * so a transfer cut short (leader change, crash) costs nothing but the bytes.
+   */
   private handleSnapshot(m: SnapshotMessage): void {
     const snapshot = m.snapshot;
     if (snapshot.index <= this.committed) {
+      this.snapshotAssembly = null;
       this.respondAppend(m.from, false, this.committed, 0, 0);
       return;
     }
     if (this.ring.termAt(snapshot.index) === snapshot.term) {
       // We already hold the snapshot's last entry: just move commit (etcd's fast-forward).
+      this.snapshotAssembly = null;
       this.commitTo(snapshot.index);
       this.respondAppend(m.from, false, snapshot.index, 0, 0);
       return;
     }
+    let assembly = this.snapshotAssembly;
+    const sameTransfer =
+      assembly !== null && assembly.from === m.from && assembly.term === m.term && assembly.index === snapshot.index && assembly.snapshotTerm === snapshot.term;
+    if (!sameTransfer) {
+      if (m.offset !== 0) {
+        this.send({ type: 'snapshotResponse', from: this.id, to: m.from, term: this.currentTerm, index: snapshot.index, offset: 0, reject: true });
+        return;
+      }
+      assembly = { from: m.from, term: m.term, index: snapshot.index, snapshotTerm: snapshot.term, peers: snapshot.peers, buffer: new Uint8Array(snapshot.data.length), length: 0 };
+      this.snapshotAssembly = assembly;
+    }
+    assert(assembly !== null, 'snapshot assembly missing after start');
+    if (m.offset !== assembly.length) {
+      const reject = m.offset > assembly.length;
+      this.send({ type: 'snapshotResponse', from: this.id, to: m.from, term: this.currentTerm, index: snapshot.index, offset: assembly.length, reject });
+      return;
+    }
+    appendChunk(assembly, snapshot.data);
+    if (!m.done) {
+      this.send({ type: 'snapshotResponse', from: this.id, to: m.from, term: this.currentTerm, index: snapshot.index, offset: assembly.length, reject: false });
+      return;
+    }
+    this.snapshotAssembly = null;
+    const complete: Snapshot = { index: assembly.index, term: assembly.snapshotTerm, peers: assembly.peers, data: assembly.buffer.subarray(0, assembly.length) };
     // §7: discard the whole log and install the snapshot.
-    this.ring.resetTo(snapshot.index, snapshot.term);
-    this.committed = snapshot.index;
-    this.stable = snapshot.index;
-    this.snapshot = snapshot;
-    this.incomingSnapshot = snapshot;
-    this.respondAppend(m.from, false, snapshot.index, 0, 0);
+    this.ring.resetTo(complete.index, complete.term);
+    this.committed = complete.index;
+    this.stable = complete.index;
+    this.snapshot = complete;
+    this.incomingSnapshot = complete;
+    this.respondAppend(m.from, false, complete.index, 0, 0);
   }
 
   private commitTo(index: number): void {
@@ -931,10 +995,11 @@ export class RaftNode {
     if (pr === undefined) return;
     pr.recentActive = true;
     pr.probeSent = false;
-    if (pr.state === 'snapshot') {
-      // The follower is alive but has not confirmed the snapshot: assume it was lost and probe
-      // again, which resends the snapshot if the follower still needs it.
-      pr.becomeProbe();
+    if (pr.state === 'snapshot' && pr.snapshotChunkInflight && this.tickCount - pr.snapshotChunkSentTick >= this.snapshotRetryTicks()) {
+      // The follower is alive but has not answered the chunk in flight for a while: assume it or
+      // its answer was lost and send it again (from the offset last confirmed). A duplicate is
+      // harmless: the follower answers it with the offset it holds.
+      pr.snapshotChunkInflight = false;
     }
     // An append may have been lost with the inflight window full: free one slot so the stream
     // restarts (etcd does the same).
@@ -1001,14 +1066,22 @@ export class RaftNode {
     }
   }
 
-  /** Sends `to` the entries it needs next, a snapshot, or (if asked) an empty append for commit. */
+  /** Sends `to` the entries it needs next, a snapshot chunk, or (if asked) an empty append for commit. */
   private sendAppend(to: NodeId, evenIfEmpty: boolean): void {
     const pr = this.progress.get(to);
-    if (pr === undefined || pr.isPaused()) return;
+    if (pr === undefined) return;
+    if (pr.state === 'snapshot') {
+      this.maybeSendSnapshotChunk(to, pr);
+      return;
+    }
+    if (pr.isPaused()) return;
     const prevIndex = pr.next - 1;
     const prevTerm = this.ring.termAt(prevIndex);
     if (prevTerm < 0) {
-      this.sendSnapshot(to, pr);
+      const snapshot = this.snapshot;
+      assert(snapshot !== null, () => `follower ${to} needs compacted entries before ${this.ring.firstIndex} but no snapshot exists`);
+      pr.becomeSnapshot(snapshot.index);
+      this.maybeSendSnapshotChunk(to, pr);
       return;
     }
     const lastIndex = this.ring.lastIndex;
@@ -1026,11 +1099,36 @@ export class RaftNode {
     else if (pr.state === 'probe') pr.probeSent = true;
   }
 
-  private sendSnapshot(to: NodeId, pr: Progress): void {
+  /**
+   * Sends the next chunk of the snapshot `to` needs, unless one is in flight: at most
+   * snapshotChunkBytesMax data bytes from the offset the follower confirmed, a view of the
+   * snapshot's data. A compaction since the transfer began restarts it with the newer snapshot.
+   */
+  private maybeSendSnapshotChunk(to: NodeId, pr: Progress): void {
     const snapshot = this.snapshot;
-    assert(snapshot !== null, () => `follower ${to} needs compacted entries before ${this.ring.firstIndex} but no snapshot exists`);
-    this.send({ type: 'snapshot', from: this.id, to, term: this.currentTerm, snapshot });
-    pr.becomeSnapshot(snapshot.index);
+    assert(snapshot !== null, () => `follower ${to} in snapshot state but no snapshot exists`);
+    if (snapshot.index !== pr.pendingSnapshot) pr.becomeSnapshot(snapshot.index);
+    if (pr.snapshotChunkInflight) return;
+    const total = snapshot.data.length;
+    const offset = pr.snapshotOffset;
+    assert(offset <= total, () => `follower ${to}: snapshot offset ${offset} past its ${total} bytes`);
+    const end = Math.min(total, offset + this.config.bounds.snapshotChunkBytesMax);
+    const chunk: Snapshot = { index: snapshot.index, term: snapshot.term, peers: snapshot.peers, data: snapshot.data.subarray(offset, end) };
+    this.send({ type: 'snapshot', from: this.id, to, term: this.currentTerm, snapshot: chunk, offset, done: end === total });
+    pr.sentSnapshotChunk(this.tickCount);
+  }
+
+  /** A follower's answer to a snapshot chunk that was not the last: send the next (or resend). */
+  private handleSnapshotResponse(m: SnapshotResponseMessage): void {
+    const pr = this.progress.get(m.from);
+    if (pr === undefined) return;
+    pr.recentActive = true;
+    if (pr.maybeUpdateSnapshotOffset(m.index, m.offset, m.reject)) this.owe(m.from, sendEntries);
+  }
+
+  /** Ticks a snapshot chunk may go unanswered before it is sent again (two heartbeat rounds). */
+  private snapshotRetryTicks(): number {
+    return Math.max(2, 2 * this.config.heartbeatTicks);
   }
 
   private broadcastHeartbeat(context: string | null): void {
@@ -1215,6 +1313,13 @@ export class RaftNode {
           assert(pr.next <= lastIndex + 1, () => `leader ${this.id}: follower ${peer} next ${pr.next} > last + 1 = ${lastIndex + 1}`);
           assert(pr.inflights.count <= this.config.bounds.inflightCountMax, () => `leader ${this.id}: follower ${peer} inflight ${pr.inflights.count} above bound`);
           assert(pr.state === 'replicate' || pr.inflights.count === 0, () => `leader ${this.id}: follower ${peer} in ${pr.state} with ${pr.inflights.count} inflight`);
+          if (pr.state === 'snapshot') {
+            assert(this.snapshot !== null, () => `leader ${this.id}: follower ${peer} in snapshot state without a snapshot`);
+            assert(pr.pendingSnapshot > 0, () => `leader ${this.id}: follower ${peer} in snapshot state for index ${pr.pendingSnapshot}`);
+            assert(pr.pendingSnapshot !== this.snapshot.index || pr.snapshotOffset <= this.snapshot.data.length, () => `leader ${this.id}: follower ${peer} snapshot offset ${pr.snapshotOffset} past ${this.snapshot?.data.length} bytes`);
+          } else {
+            assert(!pr.snapshotChunkInflight, () => `leader ${this.id}: follower ${peer} in ${pr.state} with a snapshot chunk in flight`);
+          }
         }
         break;
       }
@@ -1236,6 +1341,24 @@ export class RaftNode {
       assert(this.leadTransferee === noNode, () => `${this.currentRole} ${this.id} transferring to ${this.leadTransferee}`);
       assert(this.pendingReads.length === 0, () => `${this.currentRole} ${this.id} holds ${this.pendingReads.length} pending reads`);
     }
+    const assembly = this.snapshotAssembly;
+    if (assembly !== null) {
+      assert(this.currentRole === 'follower', () => `${this.currentRole} ${this.id} assembling a snapshot`);
+      assert(assembly.term === this.currentTerm, () => `node ${this.id}: snapshot assembly of term ${assembly.term} in term ${this.currentTerm}`);
+      assert(assembly.length <= assembly.buffer.length, () => `node ${this.id}: snapshot assembly holds ${assembly.length} of ${assembly.buffer.length} bytes`);
+    }
     this.ring.checkInvariants();
   }
+}
+
+/** Copies `chunk` after the bytes `assembly` holds, growing its buffer by doubling. */
+function appendChunk(assembly: SnapshotAssembly, chunk: Uint8Array): void {
+  const needed = assembly.length + chunk.length;
+  if (needed > assembly.buffer.length) {
+    const grown = new Uint8Array(Math.max(needed, 2 * assembly.buffer.length));
+    grown.set(assembly.buffer.subarray(0, assembly.length));
+    assembly.buffer = grown;
+  }
+  assembly.buffer.set(chunk, assembly.length);
+  assembly.length = needed;
 }

@@ -220,7 +220,7 @@ export function encodeSnapshot(applied: readonly string[]): Uint8Array {
 }
 
 export function decodeSnapshot(data: Uint8Array): string[] {
-  return JSON.parse(decoder.decode(data)) as string[];
+  return data.length === 0 ? [] : (JSON.parse(decoder.decode(data)) as string[]);
 }
 
 /** A follower whose log has the given terms (index 1, 2, ...), restored from persisted state. */

@@ -23,9 +23,13 @@
  *    commit rule (Figure 8) shows here the moment it commits, before any later leader exists;
  *  - state machine safety: no two nodes apply different entries at one index, and the machines
  *    agree on the state after every index (snapshots included);
- *  - commit never decreases (it is persisted, so not even across a restart); applied never
- *    decreases and moves one index at a time, except that a restart rewinds it to the snapshot
- *    and the entries after it are applied again, and again must match.
+ *  - commit never decreases while a node is up, and a restart resumes at least from the last
+ *    commit that was durable (a commit-only hard state needs no sync, so a crash may lose it);
+ *    applied never decreases and moves one index at a time, except that a restart rewinds it to
+ *    the snapshot and the entries after it are applied again, and again must match.
+ *
+ * "Persisted" means durable: the driver calls the hooks when a write is synced (or survives a
+ * crash), never when it is merely written, so storage faults cannot hide behind the checker.
  */
 import { type EntryRange, EntryReader, type NodeId, type RaftNode, type Snapshot } from '@raftlab/core';
 import { hashBytes } from './hash.js';
@@ -76,8 +80,10 @@ interface NodeRecord {
   /** The last persisted term and vote (they survive crashes, like the disk). */
   votedTerm: number;
   vote: NodeId;
-  /** Highest commit index seen. */
+  /** Highest commit index seen since the node last started. */
   commitFloor: number;
+  /** Highest commit index in a durable hard state. */
+  durableCommit: number;
   /** Last index handed to the state machine. */
   applied: number;
   /** Term in which this node was last seen leader (0: not leader at the last event). */
@@ -119,7 +125,7 @@ export class SafetyChecker {
   ) {
     this.majority = Math.floor(nodeIds.length / 2) + 1;
     for (const id of nodeIds) {
-      this.records.set(id, { chain: [0], base: 0, last: 0, lastTerm: 0, votedTerm: 0, vote: 0, commitFloor: 0, applied: 0, leaderTerm: 0, leaderLast: 0 });
+      this.records.set(id, { chain: [0], base: 0, last: 0, lastTerm: 0, votedTerm: 0, vote: 0, commitFloor: 0, durableCommit: 0, applied: 0, leaderTerm: 0, leaderLast: 0 });
     }
   }
 
@@ -167,8 +173,9 @@ export class SafetyChecker {
   }
 
   /** Ready.hardState persisted by `id`: a vote, once cast in a term, never changes in that term. */
-  onHardStatePersisted(id: NodeId, term: number, vote: NodeId): void {
+  onHardStatePersisted(id: NodeId, term: number, vote: NodeId, commit = 0): void {
     const record = this.record(id);
+    if (commit > record.durableCommit) record.durableCommit = commit;
     if (term < record.votedTerm) this.fail('election-safety', `node ${id} persisted term ${term} below its persisted term ${record.votedTerm}`);
     if (term === record.votedTerm && record.vote !== 0 && vote !== record.vote) {
       const what = vote === 0 ? `forgot its vote for ${record.vote}` : `voted for ${record.vote} and then for ${vote}`;
@@ -179,7 +186,7 @@ export class SafetyChecker {
   }
 
   /** Ready.entries persisted by `node` (still in the Ready cycle: the views are valid). */
-  onEntriesPersisted(node: RaftNode, entries: EntryRange): void {
+  onEntriesPersisted(node: Pick<RaftNode, 'id' | 'term'>, entries: EntryRange): void {
     const id = node.id;
     const record = this.record(id);
     const first = entries.firstIndex;
@@ -274,7 +281,8 @@ export class SafetyChecker {
 
   /**
    * `node` restarted from its persisted state with its machine restored to `value` at the
-   * snapshot's index: its log must be exactly what it persisted, its commit no lower than before.
+   * snapshot's index: its log must be exactly what it persisted, its commit no lower than the
+   * last durable one.
    */
   onRestart(node: RaftNode, value: bigint): void {
     const id = node.id;
@@ -282,9 +290,11 @@ export class SafetyChecker {
     if (node.lastIndex !== record.last) {
       this.fail('log-matching', `node ${id} restarted with last index ${node.lastIndex}, but persisted through ${record.last}`);
     }
-    if (node.commitIndex < record.commitFloor) {
-      this.fail('commit-monotonic', `node ${id} restarted with commit ${node.commitIndex} below ${record.commitFloor}`);
+    if (node.commitIndex < record.durableCommit) {
+      this.fail('commit-monotonic', `node ${id} restarted with commit ${node.commitIndex} below its durable ${record.durableCommit}`);
     }
+    // The volatile commit may rewind to the durable one; from here on it must not decrease again.
+    record.commitFloor = node.commitIndex;
     // Volatile: applied rewinds to the snapshot; the entries after it are applied again.
     record.applied = node.appliedIndex;
     record.leaderTerm = 0;

@@ -9,11 +9,18 @@
  * entries; send messages; apply committed entries; advance. The safety checker runs after every
  * event.
  *
- * Crash and restart: a node keeps on its simulated disk exactly what the Ready contract says was
- * persisted (hard state, entries replacing from entries.firstIndex, snapshots, plus the snapshots it
- * takes itself when compacting). A crash loses everything else (role, leader, progress, queued
- * forwards, the state machine); a restart builds a new RaftNode from the disk with `restore` and
- * rebuilds the machine from the snapshot plus the committed entries the node hands out again.
+ * Crash and restart: a node keeps on its simulated disk what the Ready contract says was persisted
+ * (hard state, entries replacing from entries.firstIndex, snapshots, plus the snapshots it takes
+ * itself when compacting). Each Ready's hard state and entries are one write (a save batch, as in
+ * the WAL); a write is durable once synced. The driver syncs a Ready that must sync before sending
+ * its messages, except a leader with leaderParallelWrite, which sends first and syncs after (thesis
+ * §10.2.1; the core counts the leader's own entries only once advance() says they are stable). A
+ * write that needs no sync (a commit-only hard state) waits for the next sync. With storage faults,
+ * a crash keeps a random prefix of the unsynced writes and loses the rest, the first lost one
+ * perhaps torn (recovery drops a torn batch, as WalStorage does). The checker hears of a write when
+ * it becomes durable. A crash loses everything else (role, leader, progress, queued forwards, the
+ * state machine); a restart builds a new RaftNode from the disk with `restore` and rebuilds the
+ * machine from the snapshot plus the committed entries the node hands out again.
  *
  * Order within a tick: faults, restarts and compactions; every live node ticks; clients act;
  * messages due this tick are delivered (a message sent with delay 0 lands later in the same tick).
@@ -45,13 +52,15 @@ import { type ClientReply, type ClientRequest, type Envelope, SimNetwork } from 
 import { type FaultProfile, type PartitionKind, reliableNetwork } from './profile.js';
 
 /** Bugs a run can plant: three in the core (config.plantedBugs) and two in the simulator's driver. */
-export const plantedBugNames = ['commitOlderTerms', 'voteWithoutLogCheck', 'voteTwice', 'forgetVoteOnRestart', 'keepEntryViews'] as const;
+export const plantedBugNames = ['commitOlderTerms', 'voteWithoutLogCheck', 'voteTwice', 'forgetVoteOnRestart', 'keepEntryViews', 'ackBeforeSync'] as const;
 
 /**
  * A planted bug:
  *  - commitOlderTerms, voteWithoutLogCheck, voteTwice: the core's test-only switches (config.ts);
  *  - forgetVoteOnRestart: the driver restarts a node with vote 0, as if votedFor were not persisted;
- *  - keepEntryViews: the network keeps AppendEntries' raw ring views instead of copying them.
+ *  - keepEntryViews: the network keeps AppendEntries' raw ring views instead of copying them;
+ *  - ackBeforeSync: every node sends a Ready's messages (votes, acknowledgements) before syncing its
+ *    writes, so a crash in between loses what it acknowledged (the Ready contract broken).
  */
 export type PlantedBugName = (typeof plantedBugNames)[number];
 
@@ -90,21 +99,31 @@ export interface ClusterOptions {
   readonly partitionForever?: readonly (readonly NodeId[])[];
 }
 
+/** One Ready's write (a save batch): its hard state and entries, copied. */
+interface PendingWrite {
+  readonly hardState: HardState | null;
+  readonly firstIndex: number;
+  readonly frames: readonly Uint8Array[];
+}
+
 /** What a node persisted, per the Ready contract. */
 interface Disk {
+  /** Durable (synced) state: what a crash cannot take. */
   hardState: HardState;
   snapshot: Snapshot | null;
   /** Frames of the entries after `base`, one copy each. */
   entries: Uint8Array[];
   /** Index the entries follow (the snapshot's index, or 0). */
   base: number;
+  /** Writes not yet synced, oldest first. */
+  pending: PendingWrite[];
 }
 
 /** One simulated server: a RaftNode (null while crashed), its disk and its state machine. */
 export class SimNode {
   raft: RaftNode | null = null;
   machine = new I64SumMachine();
-  readonly disk: Disk = { hardState: { term: 0, vote: 0, commit: 0 }, snapshot: null, entries: [], base: 0 };
+  readonly disk: Disk = { hardState: { term: 0, vote: 0, commit: 0 }, snapshot: null, entries: [], base: 0, pending: [] };
   /** clientId -> the sequence this node owes an answer for, once applied. */
   readonly waiting = new Map<number, number>();
   /** Tick at which a crashed node comes back (0: not scheduled). */
@@ -143,6 +162,12 @@ export interface ClusterStats {
   compactions: number;
   snapshotsInstalled: number;
   transfers: number;
+  /** InstallSnapshot chunks sent. */
+  snapshotChunksSent: number;
+  /** Unsynced writes lost in crashes (storage faults). */
+  writesLost: number;
+  /** Of those, torn ones. */
+  writesTorn: number;
 }
 
 /** Bound on Ready cycles one event may cause (more means a node that never settles). */
@@ -169,6 +194,9 @@ export class SimCluster {
     compactions: 0,
     snapshotsInstalled: 0,
     transfers: 0,
+    snapshotChunksSent: 0,
+    writesLost: 0,
+    writesTorn: 0,
   };
   /** Highest log index at which an acknowledged command was applied. */
   acknowledgedIndexMax = 0;
@@ -391,15 +419,17 @@ export class SimCluster {
 
   /**
    * A crash point in a Ready cycle that must sync: before persisting (the cycle is lost whole:
-   * nothing persisted, nothing sent), after persisting but before sending, or after sending but
-   * before applying.
+   * nothing persisted, nothing sent), after writing but before the sync completes (the writes are
+   * in flight: with storage faults only a prefix may survive), after syncing but before sending,
+   * or after sending but before applying. A leader writing in parallel sends before it syncs, so
+   * its beforeSync point comes after sending.
    */
-  private maybeCrashPoint(ready: Ready): 'beforePersist' | 'beforeSend' | 'afterSend' | null {
+  private maybeCrashPoint(ready: Ready): 'beforePersist' | 'beforeSync' | 'beforeSend' | 'afterSend' | null {
     if (!this.faultsActive || !ready.mustSync || this.downCount >= this.profile.faults.downCountMax) return null;
     const prng = this.faultPrng;
     if (!prng.chance(this.profile.faults.crashAfterSyncRate)) return null;
-    const roll = prng.nextInt(3);
-    return roll === 0 ? 'beforePersist' : roll === 1 ? 'beforeSend' : 'afterSend';
+    const roll = prng.nextInt(4);
+    return roll === 0 ? 'beforePersist' : roll === 1 ? 'beforeSync' : roll === 2 ? 'beforeSend' : 'afterSend';
   }
 
   private crashInReady(node: SimNode, when: string): 'crashed' {
@@ -413,6 +443,8 @@ export class SimCluster {
     if (crashPoint === 'beforePersist') return this.crashInReady(node, 'before persisting');
     // BEFORE sending: persist snapshot, hard state and entries.
     if (ready.snapshot !== null) {
+      // Written atomically and synced (temp file, fsync, rename): earlier writes are synced first.
+      this.sync(node);
       const snapshot = ready.snapshot;
       disk.snapshot = snapshot;
       disk.base = snapshot.index;
@@ -423,19 +455,29 @@ export class SimCluster {
       if (this.checker !== null) this.checker.onSnapshotInstalled(node.id, snapshot, node.machine.value);
       for (const clientId of [...node.waiting.keys()]) this.maybeAnswer(node, clientId);
     }
-    if (ready.hardState !== null) {
-      disk.hardState = ready.hardState;
-      if (this.checker !== null) this.checker.onHardStatePersisted(node.id, ready.hardState.term, ready.hardState.vote);
+    if (ready.hardState !== null || ready.entries.count > 0) {
+      disk.pending.push({ hardState: ready.hardState, firstIndex: ready.entries.firstIndex, frames: this.copyFrames(ready.entries) });
     }
-    if (ready.entries.count > 0) {
-      this.persistEntries(disk, ready.entries);
-      if (this.checker !== null) this.checker.onEntriesPersisted(raft, ready.entries);
+    // A leader may send before its own write is synced (thesis §10.2.1), as long as the Ready
+    // changes no term or vote: those must be durable before any message that depends on them.
+    const termOrVoteChanged = ready.hardState !== null && (ready.hardState.term !== disk.hardState.term || ready.hardState.vote !== disk.hardState.vote);
+    const parallel =
+      this.options.planted.has('ackBeforeSync') ||
+      (this.profile.faults.leaderParallelWrite && raft.role === 'leader' && ready.snapshot === null && !termOrVoteChanged);
+    if (!parallel) {
+      if (crashPoint === 'beforeSync') return this.crashInReady(node, 'after writing, before the sync completed');
+      if (ready.mustSync) this.sync(node);
+      if (crashPoint === 'beforeSend') return this.crashInReady(node, 'after persisting, before sending');
     }
-    if (crashPoint === 'beforeSend') return this.crashInReady(node, 'after persisting, before sending');
     // AFTER persisting: send.
     for (const message of ready.messages) {
+      if (message.type === 'snapshot') this.stats.snapshotChunksSent += 1;
       const outcome = this.network.sendRaft(message, this.now);
       if (this.trace !== null && outcome === 'lost') this.trace(`    lost ${describeMessage(message)}`);
+    }
+    if (parallel) {
+      if (crashPoint === 'beforeSync') return this.crashInReady(node, 'after writing and sending, before the sync completed');
+      if (ready.mustSync) this.sync(node);
     }
     if (crashPoint === 'afterSend') return this.crashInReady(node, 'after sending, before applying');
     // AFTER persisting: apply.
@@ -444,12 +486,37 @@ export class SimCluster {
     return 'done';
   }
 
-  private persistEntries(disk: Disk, entries: EntryRange): void {
-    const keep = entries.firstIndex - 1 - disk.base;
-    assert(keep >= 0 && keep <= disk.entries.length, () => `persist from ${entries.firstIndex}: disk holds ${disk.base + 1}..${disk.base + disk.entries.length}`);
-    disk.entries.length = keep;
+  /** One copy of each frame of `entries` (the write's bytes; the Ready's views die at advance). */
+  private copyFrames(entries: EntryRange): Uint8Array[] {
+    const frames: Uint8Array[] = [];
     const reader = this.reader.reset(entries);
-    while (reader.next()) disk.entries.push(reader.bytes.slice(reader.frameOffset, reader.frameOffset + reader.frameLength));
+    while (reader.next()) frames.push(reader.bytes.slice(reader.frameOffset, reader.frameOffset + reader.frameLength));
+    return frames;
+  }
+
+  /** Makes `node`'s pending writes durable, in order, and tells the checker. */
+  private sync(node: SimNode): void {
+    this.makeDurable(node, node.disk.pending.length);
+  }
+
+  /** Makes the first `count` pending writes durable and forgets the rest. */
+  private makeDurable(node: SimNode, count: number): void {
+    const disk = node.disk;
+    const writes = disk.pending.splice(0);
+    for (let i = 0; i < count; i++) {
+      const write = writes[i] as PendingWrite;
+      if (write.hardState !== null) {
+        disk.hardState = write.hardState;
+        if (this.checker !== null) this.checker.onHardStatePersisted(node.id, write.hardState.term, write.hardState.vote, write.hardState.commit);
+      }
+      if (write.frames.length > 0) {
+        const keep = write.firstIndex - 1 - disk.base;
+        assert(keep >= 0 && keep <= disk.entries.length, () => `persist from ${write.firstIndex}: disk holds ${disk.base + 1}..${disk.base + disk.entries.length}`);
+        disk.entries.length = keep;
+        for (const frame of write.frames) disk.entries.push(frame);
+        if (this.checker !== null) this.checker.onEntriesPersisted({ id: node.id, term: node.raft?.term ?? 0 }, { ...framesOf(write.frames), firstIndex: write.firstIndex });
+      }
+    }
   }
 
   private apply(node: SimNode, committed: EntryRange): void {
@@ -704,9 +771,26 @@ export class SimCluster {
     this.traceLine(`t${this.now} partition: ${description}`);
   }
 
-  /** Crashes `node`: only its disk survives. */
+  /**
+   * Crashes `node`: only its disk survives. Unsynced writes survive too, unless the profile has
+   * storage faults: then a random prefix of them reached the disk, the rest is lost, and the first
+   * lost one may have been torn (recovery drops a torn save batch whole).
+   */
   crash(node: SimNode, restartAt: number, when = 'between events'): void {
     assert(node.raft !== null, () => `crash of n${node.id}, already down`);
+    if (this.checker !== null) this.checker.onCrash(node.id);
+    const pending = node.disk.pending.length;
+    let survive = pending;
+    if (pending > 0 && this.profile.faults.storageFaults) {
+      survive = this.faultPrng.nextInt(pending + 1);
+      if (survive < pending) {
+        const torn = this.faultPrng.chance(this.profile.faults.tornWriteRate);
+        this.stats.writesLost += pending - survive;
+        if (torn) this.stats.writesTorn += 1;
+        this.traceLine(`t${this.now} n${node.id} crash loses ${pending - survive} of ${pending} unsynced writes${torn ? ' (the first torn, dropped by recovery)' : ''}`);
+      }
+    }
+    this.makeDurable(node, survive);
     node.raft = null;
     node.waiting.clear();
     node.restartAt = restartAt;
@@ -714,7 +798,6 @@ export class SimCluster {
     this.stats.crashes += 1;
     this.events += 1;
     this.traceLine(`t${this.now} #${this.events} n${node.id} crash ${when} (restart at t${restartAt})`);
-    if (this.checker !== null) this.checker.onCrash(node.id);
   }
 
   /** Restarts a crashed node from its disk. */
@@ -744,7 +827,9 @@ export class SimCluster {
     raft.compact(index, node.machine.snapshot());
     const snapshot = raft.latestSnapshot;
     assert(snapshot !== null && snapshot.index === index, () => `compact(${index}) left snapshot ${snapshot?.index}`);
-    // The snapshot is persisted before the entries it covers are released from disk.
+    // The snapshot is persisted (and earlier writes synced) before the entries it covers are
+    // released from disk.
+    this.sync(node);
     const disk = node.disk;
     disk.entries.splice(0, index - disk.base);
     disk.snapshot = snapshot;

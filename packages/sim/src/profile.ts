@@ -2,8 +2,9 @@
  * Fault profiles. Every seed samples its own: how lossy, slow, duplicating and reordering the
  * network is, which partitions it suffers (one node isolated, majority/minority split, bridge,
  * one-way links), how often links clog, how often nodes crash and for how long, how often logs are
- * compacted, how the Raft nodes are configured, and how busy the clients are. A feature is absent
- * from some seeds on purpose, so quiet runs are covered too.
+ * compacted (and in what chunks snapshots travel), how the disks lose unsynced writes on a crash,
+ * how the Raft nodes are configured, and how busy the clients are. A feature is absent from some
+ * seeds on purpose, so quiet runs are covered too.
  */
 import type { Prng, RaftBounds } from '@raftlab/core';
 
@@ -49,8 +50,9 @@ export interface FaultSchedule {
   readonly crashRate: number;
   /**
    * A node crashes inside a Ready cycle that had to sync (a new term, vote or entries): before
-   * persisting it, before sending its messages, or just after: the crash points where persistence
-   * bugs (a forgotten vote) and divergent logs (Figure 8) come from.
+   * persisting it, after writing but before the sync completed, before sending its messages, or
+   * just after: the crash points where persistence bugs (a forgotten vote, an acknowledgement of an
+   * unsynced write) and divergent logs (Figure 8) come from.
    */
   readonly crashAfterSyncRate: number;
   /** Bound on a crashed node's downtime in ticks. */
@@ -61,6 +63,19 @@ export interface FaultSchedule {
   readonly compactRate: number;
   /** The leader is asked to hand leadership to a random peer (thesis §3.10). */
   readonly transferRate: number;
+  /**
+   * Storage faults: a crash loses the writes not yet synced, except a random prefix of them (the
+   * ones the kernel happened to flush), and the first lost one may be torn. Off: everything
+   * written survives a crash, synced or not.
+   */
+  readonly storageFaults: boolean;
+  /** On a crash with storage faults: the write after the surviving prefix was torn mid-record. */
+  readonly tornWriteRate: number;
+  /**
+   * The leader sends its Ready's messages before its own entries are synced, syncing in parallel
+   * (thesis §10.2.1, as the runtime does); a crash in between loses the leader's unsynced tail.
+   */
+  readonly leaderParallelWrite: boolean;
 }
 
 /** How the Raft nodes are configured in this seed. */
@@ -122,6 +137,9 @@ export const noFaults: FaultSchedule = Object.freeze({
   downCountMax: 0,
   compactRate: 0,
   transferRate: 0,
+  storageFaults: false,
+  tornWriteRate: 0,
+  leaderParallelWrite: false,
 });
 
 /** Returns `value` with probability `p`, else 0. */
@@ -148,7 +166,26 @@ export function sampleProfile(prng: Prng, nodeCount: number): FaultProfile {
   const roll = prng.nextFloat();
   const mode: ProfileMode = roll < 0.6 ? 'standard' : roll < 0.85 ? 'churn' : 'calm';
   const profile = mode === 'churn' ? sampleChurn(prng, nodeCount) : sampleStandard(prng, nodeCount);
-  return mode === 'calm' ? calmDown(prng, profile) : profile;
+  return withStorageAndSnapshots(prng, mode === 'calm' ? calmDown(prng, profile) : profile);
+}
+
+/**
+ * Storage faults and snapshot chunk bounds, drawn after everything else so adding them left every
+ * earlier draw (and so each seed's network, faults, bounds and workload) as it was.
+ */
+function withStorageAndSnapshots(prng: Prng, profile: FaultProfile): FaultProfile {
+  const storageFaults = prng.chance(0.7);
+  const tornWriteRate = uniform(prng, 0, 0.5);
+  const leaderParallelWrite = prng.chance(0.5);
+  // Snapshots of the sum machine are tens to hundreds of bytes: small chunks make a transfer of
+  // many chunks, each of which can be lost, duplicated, reordered or cut short by a leader change.
+  const chunked = prng.chance(0.6);
+  const snapshotChunkBytesMax = prng.nextRange(1, 48);
+  return {
+    ...profile,
+    faults: { ...profile.faults, storageFaults, tornWriteRate, leaderParallelWrite },
+    node: { ...profile.node, bounds: { ...profile.node.bounds, ...(chunked ? { snapshotChunkBytesMax } : {}) } },
+  };
 }
 
 function sampleChurn(prng: Prng, nodeCount: number): FaultProfile {
@@ -226,6 +263,10 @@ function sampleStandard(prng: Prng, nodeCount: number): FaultProfile {
     downCountMax: prng.nextRange(1, Math.ceil(nodeCount / 2)),
     compactRate: sometimes(prng, 0.6, () => uniform(prng, 0.005, 0.1)),
     transferRate: sometimes(prng, 0.3, () => uniform(prng, 0.001, 0.01)),
+    // Storage faults are drawn last, in sampleProfile, so every earlier draw stays as it was.
+    storageFaults: false,
+    tornWriteRate: 0,
+    leaderParallelWrite: false,
   };
   // Small rings make the log wrap and reuse released space; tiny windows make many small appends.
   const smallRing = prng.chance(0.25);

@@ -69,6 +69,11 @@ export interface SeedResult {
   readonly crashes: number;
   readonly partitions: number;
   readonly snapshotsInstalled: number;
+  /** InstallSnapshot chunks sent. */
+  readonly snapshotChunksSent: number;
+  /** Unsynced writes lost in crashes (storage faults), and how many of those were torn. */
+  readonly writesLost: number;
+  readonly writesTorn: number;
   /** Tick of the first leader (null: none ever). */
   readonly firstLeaderTick: number | null;
   /** Ticks from healing to a leader (null: none within the bound). */
@@ -200,6 +205,9 @@ export function runSeed(options: SeedOptions): SeedResult {
     crashes: cluster.stats.crashes,
     partitions: cluster.stats.partitions,
     snapshotsInstalled: cluster.stats.snapshotsInstalled,
+    snapshotChunksSent: cluster.stats.snapshotChunksSent,
+    writesLost: cluster.stats.writesLost,
+    writesTorn: cluster.stats.writesTorn,
     firstLeaderTick: cluster.stats.firstLeaderTick,
     leaderAfterHealTicks,
     convergeTicks,

@@ -34,6 +34,10 @@ export interface SimSummary {
   readonly crashes: number;
   readonly partitions: number;
   readonly snapshotsInstalled: number;
+  readonly snapshotChunksSent: number;
+  /** Unsynced writes lost in crashes (storage faults), and how many of those were torn. */
+  readonly writesLost: number;
+  readonly writesTorn: number;
   readonly violations: number;
   readonly livenessFailures: number;
   /** Ticks from start to the first leader: median and 99th percentile over runs that had one. */
@@ -83,6 +87,9 @@ export function summarize(
   let crashes = 0;
   let partitions = 0;
   let snapshotsInstalled = 0;
+  let snapshotChunksSent = 0;
+  let writesLost = 0;
+  let writesTorn = 0;
   let violations = 0;
   let livenessFailures = 0;
   const firstLeader: number[] = [];
@@ -99,6 +106,9 @@ export function summarize(
     crashes += result.crashes;
     partitions += result.partitions;
     snapshotsInstalled += result.snapshotsInstalled;
+    snapshotChunksSent += result.snapshotChunksSent;
+    writesLost += result.writesLost;
+    writesTorn += result.writesTorn;
     if (result.firstLeaderTick !== null) firstLeader.push(result.firstLeaderTick);
     if (result.leaderAfterHealTicks !== null) leaderTicksMax = Math.max(leaderTicksMax ?? 0, result.leaderAfterHealTicks);
     if (result.convergeTicks !== null) convergeTicksMax = Math.max(convergeTicksMax ?? 0, result.convergeTicks);
@@ -129,6 +139,9 @@ export function summarize(
     crashes,
     partitions,
     snapshotsInstalled,
+    snapshotChunksSent,
+    writesLost,
+    writesTorn,
     violations,
     livenessFailures,
     ticksToFirstLeader: { p50: percentile(firstLeader, 50), p99: percentile(firstLeader, 99) },
@@ -150,7 +163,8 @@ export function formatSummary(summary: SimSummary): string {
     `  ticks to first leader     p50 ${summary.ticksToFirstLeader.p50 ?? '-'}, p99 ${summary.ticksToFirstLeader.p99 ?? '-'}`,
     `  after healing (max)       leader in ${summary.recovery.leaderTicksMax ?? '-'} ticks, all acknowledged applied ${summary.recovery.convergeTicksMax ?? '-'} ticks later`,
     `  messages per committed    ${summary.messagesPerCommittedEntry ?? '-'} (${number(summary.messages)} messages, ${number(summary.committedEntries)} entries)`,
-    `  faults                    ${number(summary.crashes)} crashes, ${number(summary.partitions)} partitions, ${number(summary.snapshotsInstalled)} snapshots installed`,
+    `  faults                    ${number(summary.crashes)} crashes, ${number(summary.partitions)} partitions, ${number(summary.snapshotsInstalled)} snapshots installed (${number(summary.snapshotChunksSent)} chunks sent)`,
+    `  storage faults            ${number(summary.writesLost)} unsynced writes lost in crashes, ${number(summary.writesTorn)} torn`,
     `  commands                  ${number(summary.commandsAcknowledged)} acknowledged, ${number(summary.commandsRejected)} refused as too large`,
   ];
   for (const failure of summary.failures) {

@@ -1,6 +1,6 @@
 /**
  * The checkers catch real bugs. Each test plants one known bug (three in the core through
- * config.plantedBugs, two in the simulator's driver), runs seeds from 1 upward with the core's own
+ * config.plantedBugs, three in the simulator's driver), runs seeds from 1 upward with the core's own
  * invariant checks off (so only the simulator's checkers can notice), and requires a violation of
  * the expected kind within a fixed number of seeds; the seed that caught it is then rerun without
  * the bug and must pass, so the catch is the bug's doing. The bounds are a few times the seed at
@@ -74,6 +74,15 @@ describe('planted bugs are caught', () => {
   test('keepEntryViews (queued AppendEntries keep ring views, the zero-copy hazard) is caught', () => {
     const { result } = expectCaught('keepEntryViews', 30, ['malformed-entry', 'log-matching', 'state-machine-safety', 'leader-completeness']);
     expect(result.violation?.message).toMatch(/malformed|differ/);
+  });
+
+  test('ackBeforeSync (acknowledging before the write is synced, the Ready contract) is caught once crashes lose unsynced writes', () => {
+    const kinds: ViolationKind[] = ['leader-completeness', 'election-safety', 'state-machine-safety', 'log-matching'];
+    const { seed, result } = expectCaught('ackBeforeSync', 150, kinds);
+    expect(result.violation?.message).toMatch(/lacks committed|both leaders|differ|voted for/);
+    // The same seed with the same bug but disks that never lose a write: the catch needs the fault.
+    const durable = runSeed({ seed, planted: ['ackBeforeSync'], verify: false, adjustProfile: (profile) => ({ ...profile, faults: { ...profile.faults, storageFaults: false } }) });
+    expect(durable.violation).toBeNull();
   });
 
   test('keepEntryViews is caught by log matching even when nothing validates inbound frames', () => {

@@ -2,8 +2,8 @@
  * The CI subset: 300 seeds under CI=true (150 locally) across 3 to 10 nodes, each sampling its own
  * fault profile, run with every checker (the core's invariants included), must show zero safety
  * violations and zero liveness failures, and must really have exercised the faults (crashes,
- * partitions, snapshots, acknowledged commands, commands refused as too large), so a pass is not
- * vacuous. RAFTLAB_SOAK=1 runs seeds 1..10000 instead (or RAFTLAB_SOAK_SEEDS=A..B); the CLI does
+ * partitions, snapshots sent in chunks, unsynced writes lost and torn in crashes, acknowledged
+ * commands, commands refused as too large), so a pass is not vacuous. RAFTLAB_SOAK=1 runs seeds 1..10000 instead (or RAFTLAB_SOAK_SEEDS=A..B); the CLI does
  * the same faster on worker threads: `pnpm sim --seeds 1..10000`.
  */
 import { describe, expect, test } from 'vitest';
@@ -35,6 +35,11 @@ describe('seeds', () => {
     expect(summary.crashes).toBeGreaterThan(range.max - range.min);
     expect(summary.partitions).toBeGreaterThan(0);
     expect(summary.snapshotsInstalled).toBeGreaterThan(0);
+    // Snapshots travel in several chunks on the seeds with small chunk bounds.
+    expect(summary.snapshotChunksSent).toBeGreaterThan(2 * summary.snapshotsInstalled);
+    // Crashes lost unsynced writes, some of them torn, and every checker still held.
+    expect(summary.writesLost).toBeGreaterThan(0);
+    expect(summary.writesTorn).toBeGreaterThan(0);
     expect(summary.commandsAcknowledged).toBeGreaterThan(range.max - range.min);
     expect(summary.commandsRejected).toBeGreaterThan(0); // the too-large path, with small rings
   });

@@ -14,6 +14,11 @@
  * Each figure is the median of several runs with the min and max beside it. `small` runs in seconds (CI
  * keeps it from rotting); `large` is for reports. Results state the policy: `none` figures are not
  * durable. A checksum of the work done is printed so it cannot be optimized away.
+ *
+ * `--json FILE` writes the figures as bench lab records (the BenchRecord shape of
+ * benchmarks/src/results.ts, suite 'wal'; this package cannot import the lab, so the shape is
+ * repeated here): `pnpm bench:wal` (benchmarks/src/wal.ts) runs this script, adds the KV put
+ * figures per fsync policy and writes the run to results/wal/.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -28,7 +33,10 @@ import { WalStorage } from './wal.js';
 interface Spread {
   readonly median: number;
   readonly min: number;
+  readonly p25: number;
+  readonly p75: number;
   readonly max: number;
+  readonly stdev: number;
   readonly runs: number;
 }
 
@@ -38,14 +46,31 @@ interface Row {
   readonly entryDataBytes: number;
   readonly entriesPerSecond?: Spread;
   readonly megabytesPerSecond?: Spread;
+  readonly secondsPerGibibyte?: Spread;
   readonly extra?: Record<string, number | string>;
+}
+
+/** Linear interpolation between closest ranks (as the lab's quantileOfSorted). */
+function quantile(sorted: readonly number[], q: number): number {
+  const position = (sorted.length - 1) * q;
+  const low = sorted[Math.floor(position)] as number;
+  const high = sorted[Math.ceil(position)] as number;
+  return low + (high - low) * (position - Math.floor(position));
 }
 
 function spread(values: readonly number[]): Spread {
   const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  const median = sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-  return { median, min: sorted[0] as number, max: sorted[sorted.length - 1] as number, runs: sorted.length };
+  const mean = sorted.reduce((sum, value) => sum + value, 0) / sorted.length;
+  const variance = sorted.length < 2 ? 0 : sorted.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (sorted.length - 1);
+  return {
+    median: quantile(sorted, 0.5),
+    min: sorted[0] as number,
+    p25: quantile(sorted, 0.25),
+    p75: quantile(sorted, 0.75),
+    max: sorted[sorted.length - 1] as number,
+    stdev: Math.sqrt(variance),
+    runs: sorted.length,
+  };
 }
 
 const sizes = {
@@ -286,10 +311,70 @@ async function benchRecovery(root: string, size: Size, cold: boolean): Promise<R
       policy: '-',
       entryDataBytes: dataBytes,
       entriesPerSecond: spread(entriesPerSecond),
+      secondsPerGibibyte: spread(secondsPerGibibyte),
       extra: { measuredLogMegabytes: Number((logBytes / 1e6).toFixed(1)), secondsPerGibibyteMedian: Number(spread(secondsPerGibibyte).median.toFixed(3)), secondsPerGibibyteMax: Number(spread(secondsPerGibibyte).max.toFixed(3)) },
     });
   }
   return rows;
+}
+
+/** A bench lab record (benchmarks/src/results.ts BenchRecord, suite 'wal'). */
+interface WalRecord {
+  readonly suite: 'wal';
+  readonly scenario: string;
+  readonly transport: 'none';
+  readonly nodes: 0;
+  readonly batch: number;
+  readonly metric: string;
+  readonly unit: string;
+  readonly value: number;
+  readonly samples: number;
+  readonly spread: { readonly min: number; readonly p25: number; readonly p75: number; readonly max: number; readonly stdev: number } | null;
+  readonly reference?: { readonly name: string; readonly value: number; readonly unit: string; readonly ratio: number };
+  readonly fsync?: FsyncPolicy;
+  readonly checksum?: string;
+  readonly note?: string;
+}
+
+function record(row: Row, metric: string, unit: string, value: Spread, extra: Partial<WalRecord> = {}): WalRecord {
+  const note = row.extra === undefined ? undefined : Object.entries(row.extra).map(([key, item]) => `${key}=${item}`).join(' ');
+  return {
+    suite: 'wal',
+    scenario: `${row.name}${row.entryDataBytes > 0 ? `, ${row.entryDataBytes} B entries` : ''}`,
+    transport: 'none',
+    nodes: 0,
+    batch: row.name.startsWith('crc32c') ? 1 : entriesPerReady,
+    metric,
+    unit,
+    value: value.median,
+    samples: value.runs,
+    spread: value.runs < 2 ? null : { min: value.min, p25: value.p25, p75: value.p75, max: value.max, stdev: value.stdev },
+    ...(row.policy === '-' ? {} : { fsync: row.policy }),
+    ...(note === undefined ? {} : { note }),
+    ...extra,
+  };
+}
+
+/** The rows as lab records; WAL append figures carry the raw write of the same bytes as their reference. */
+export function walRecords(rows: readonly Row[]): WalRecord[] {
+  const records: WalRecord[] = [];
+  for (const row of rows) {
+    const raw = row.name === 'wal append' ? rows.find((other) => other.name === 'raw write, same cadence' && other.policy === row.policy && other.entryDataBytes === row.entryDataBytes) : undefined;
+    if (row.megabytesPerSecond !== undefined) {
+      const rawRate = raw?.megabytesPerSecond?.median;
+      const reference = rawRate === undefined || rawRate === 0 ? {} : { reference: { name: 'raw sequential write, same bytes and fsync cadence', value: rawRate, unit: 'MB/s', ratio: row.megabytesPerSecond.median / rawRate } };
+      records.push(record(row, row.name.startsWith('crc32c') ? 'crc-rate' : 'append-rate', 'MB/s', row.megabytesPerSecond, reference));
+    }
+    if (row.entriesPerSecond !== undefined) {
+      const rawRate = raw?.entriesPerSecond?.median;
+      const reference = rawRate === undefined || rawRate === 0 ? {} : { reference: { name: 'raw sequential write, same bytes and fsync cadence', value: rawRate, unit: 'entries/s', ratio: row.entriesPerSecond.median / rawRate } };
+      records.push(record(row, row.name.startsWith('recovery') ? 'recovery-rate' : 'append-entries', 'entries/s', row.entriesPerSecond, reference));
+    }
+    if (row.secondsPerGibibyte !== undefined) {
+      records.push(record(row, 'recovery-seconds-per-gib', 's/GiB', row.secondsPerGibibyte, { note: `${row.extra?.['measuredLogMegabytes']} MB log measured, scaled linearly to 1 GiB; ${row.name.includes('cold') ? 'page cache dropped' : 'page cache warm'}` }));
+    }
+  }
+  return records;
 }
 
 function format(value: Spread | undefined, digits: number): string {
@@ -323,7 +408,10 @@ async function main(): Promise<void> {
   }
   console.log(`checksum ${checksum >>> 0}`);
   const json = argument('json');
-  if (json !== undefined) fs.writeFileSync(json, `${JSON.stringify({ size, machine, rows, checksum: checksum >>> 0 }, null, 2)}\n`);
+  if (json !== undefined) {
+    const records = walRecords(rows).map((item) => ({ ...item, checksum: String(checksum >>> 0) }));
+    fs.writeFileSync(json, `${JSON.stringify({ size, machine, cold, records, checksum: checksum >>> 0 }, null, 2)}\n`);
+  }
 }
 
 await main();

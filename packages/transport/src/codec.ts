@@ -22,7 +22,9 @@
  *   propose             [10, from, to, term, [dataLength...]]
  *   readIndex           [11, from, to, term, context]
  *   readIndexResponse   [12, from, to, term, context, index]
- *   snapshot            [13, from, to, term, index, snapshotTerm, [peer...], dataLength]
+ *   snapshot            [13, from, to, term, index, snapshotTerm, [peer...], dataLength, offset, done]
+ *                       (one chunk of InstallSnapshot: dataLength bytes of the snapshot from offset)
+ *   snapshotResponse    [14, from, to, term, index, offset, reject]
  *
  * Handshake frames use the same framing with an empty payload (see handshake.ts):
  *
@@ -75,6 +77,7 @@ export const messageTypeCode = {
   readIndex: 11,
   readIndexResponse: 12,
   snapshot: 13,
+  snapshotResponse: 14,
 } as const satisfies Record<RemoteMessage['type'], number>;
 
 /** Type codes of the handshake frames. */
@@ -192,9 +195,11 @@ export function encodeMessage(message: RemoteMessage): EncodedFrame {
       return emptyHeadFrame([messageTypeCode.readIndexResponse, from, to, term, message.context, message.index], [], 0);
     case 'snapshot': {
       const snapshot = message.snapshot;
-      const header = [messageTypeCode.snapshot, from, to, term, snapshot.index, snapshot.term, snapshot.peers, snapshot.data.length];
+      const header = [messageTypeCode.snapshot, from, to, term, snapshot.index, snapshot.term, snapshot.peers, snapshot.data.length, message.offset, message.done];
       return snapshot.data.length === 0 ? emptyHeadFrame(header, [], 0) : borrowingFrame(header, [snapshot.data], snapshot.data.length);
     }
+    case 'snapshotResponse':
+      return emptyHeadFrame([messageTypeCode.snapshotResponse, from, to, term, message.index, message.offset, message.reject], [], 0);
     default:
       return unreachable(message, 'message type');
   }
@@ -549,7 +554,8 @@ const headerFieldCount: Record<number, number> = {
   [messageTypeCode.propose]: 5,
   [messageTypeCode.readIndex]: 5,
   [messageTypeCode.readIndexResponse]: 6,
-  [messageTypeCode.snapshot]: 8,
+  [messageTypeCode.snapshot]: 10,
+  [messageTypeCode.snapshotResponse]: 7,
 };
 
 function refuse(reason: string): DecodeResult {
@@ -703,10 +709,20 @@ function decodeBody(code: number, from: NodeId, to: NodeId, term: number, payloa
         peers.push(peer);
       }
       const dataLength = reader.integer('snapshot.dataLength');
+      const offset = reader.integer('snapshot.offset');
+      const done = reader.boolean('snapshot.done');
       if (reader.problem !== null) return refuse(reader.problem);
       if (snapshotTerm > term) return refuse(`snapshot term ${snapshotTerm} above message term ${term}`);
       if (dataLength !== payload.length) return refuse(`snapshot.dataLength ${dataLength} differs from the ${payload.length} payload bytes`);
-      return { ok: true, message: { type: 'snapshot', from, to, term, snapshot: { index, term: snapshotTerm, peers, data: payload } } };
+      return { ok: true, message: { type: 'snapshot', from, to, term, snapshot: { index, term: snapshotTerm, peers, data: payload }, offset, done } };
+    }
+    case messageTypeCode.snapshotResponse: {
+      const index = reader.integer('index');
+      const offset = reader.integer('offset');
+      const reject = reader.boolean('reject');
+      const problem = reader.problem ?? noPayload(payload, 'snapshotResponse');
+      if (problem !== null) return refuse(problem);
+      return { ok: true, message: { type: 'snapshotResponse', from, to, term, index, offset, reject } };
     }
     default:
       return refuse(`unknown message type code ${code}`);

@@ -125,8 +125,11 @@ export function randomMessage(prng: Prng, options: RandomMessageOptions): Remote
         if (!peers.includes(peer)) peers.push(peer);
       }
       const snapshotTerm = prng.nextInt(Math.min(term, 1 << 30) + 1);
-      return { ...base, type, snapshot: { index: randomIndex(prng), term: snapshotTerm, peers, data: randomBytes(prng, prng.nextInt(dataBytesMax * 4 + 1)) } };
+      const snapshot = { index: randomIndex(prng), term: snapshotTerm, peers, data: randomBytes(prng, prng.nextInt(dataBytesMax * 4 + 1)) };
+      return { ...base, type, snapshot, offset: randomIndex(prng), done: prng.chance(0.5) };
     }
+    case 'snapshotResponse':
+      return { ...base, type, index: randomIndex(prng), offset: randomIndex(prng), reject: prng.chance(0.5) };
   }
 }
 

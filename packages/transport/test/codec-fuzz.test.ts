@@ -59,7 +59,8 @@ const layouts: Record<RemoteMessage['type'], FieldKind[]> = {
   propose: ['integerArray'],
   readIndex: ['string'],
   readIndexResponse: ['string', 'integer'],
-  snapshot: ['integer', 'integer', 'integerArray', 'integer'],
+  snapshot: ['integer', 'integer', 'integerArray', 'integer', 'integer', 'boolean'],
+  snapshotResponse: ['integer', 'integer', 'boolean'],
 };
 
 const notInteger: unknown[] = [-1, -(2 ** 40), 0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 2 ** 60, '3', null, true, [], { a: 1 }, new Uint8Array(2)];
@@ -121,7 +122,7 @@ describe('decodeMessage never throws', () => {
   });
 
   test('unknown type codes, handshake codes and non-array headers are refused', () => {
-    for (const code of [0, 14, 31, 32, 33, 99, 255, 65536]) {
+    for (const code of [0, 15, 31, 32, 33, 99, 255, 65536]) {
       expect(expectRefused(frameWithHeader([code, 1, 2, 3]), `type ${code}`)).toMatch(/unknown message type code/);
     }
     expect(expectRefused(frameWithHeader(['append', 1, 2, 3]), 'string type')).toMatch(/type: expected an integer, got string/);

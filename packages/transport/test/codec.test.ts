@@ -88,7 +88,7 @@ describe('frame layout', () => {
 
   test('snapshot data is returned by reference; proposals are copied into one owned buffer', () => {
     const data = new Uint8Array([9, 8, 7]);
-    const snapshot = encodeMessage({ type: 'snapshot', from: 1, to: 2, term: 3, snapshot: { index: 4, term: 3, peers: [1, 2], data } });
+    const snapshot = encodeMessage({ type: 'snapshot', from: 1, to: 2, term: 3, snapshot: { index: 4, term: 3, peers: [1, 2], data }, offset: 0, done: true });
     expect(snapshot.chunks[1]).toBe(data);
     const propose = encodeMessage({ type: 'propose', from: 2, to: 1, term: 3, data: [data, data] });
     expect(propose.borrowed).toBe(false);
@@ -150,8 +150,8 @@ describe('semantic checks on decode', () => {
 
   test('a snapshot newer than the message term, or listing a voter twice, is refused', () => {
     const data = new Uint8Array(2);
-    expect(reasonOf({ type: 'snapshot', from: 1, to: 2, term: 3, snapshot: { index: 4, term: 4, peers: [1], data } })).toMatch(/snapshot term 4 above message term 3/);
-    expect(reasonOf({ type: 'snapshot', from: 1, to: 2, term: 3, snapshot: { index: 4, term: 3, peers: [1, 1], data } })).toMatch(/listed twice/);
+    expect(reasonOf({ type: 'snapshot', from: 1, to: 2, term: 3, snapshot: { index: 4, term: 4, peers: [1], data }, offset: 0, done: true })).toMatch(/snapshot term 4 above message term 3/);
+    expect(reasonOf({ type: 'snapshot', from: 1, to: 2, term: 3, snapshot: { index: 4, term: 3, peers: [1, 1], data }, offset: 0, done: true })).toMatch(/listed twice/);
   });
 
   test('a frame marked discarded by its sender is not delivered', () => {

@@ -254,7 +254,7 @@ describe.each(['tcp', 'ws'] as const)('%s transport', (kind) => {
     const nodes = await mesh(kind, [1, 2], { bounds: { frameBytesMax: 4096, sendQueueBytesMax: 8192 } });
     const sender = get(nodes, 1).transport;
     Object.assign(sender, { logger });
-    sender.send({ type: 'snapshot', from: 1, to: 2, term: 1, snapshot: { index: 1, term: 1, peers: [1, 2], data: new Uint8Array(5000) } });
+    sender.send({ type: 'snapshot', from: 1, to: 2, term: 1, snapshot: { index: 1, term: 1, peers: [1, 2], data: new Uint8Array(5000) }, offset: 0, done: true });
     expect(sender.stats().messagesDropped).toBe(1);
     expect(logger.lines.find((line) => line.level === 'error')?.message).toBe('message larger than frameBytesMax dropped');
     await expectMeshServing(nodes, [1, 2], 2);

@@ -1,0 +1,178 @@
+/**
+ * The WAL suite: `pnpm bench:wal [--quick] [--size small|large] [--duration S] [--clients N] [--fsync always,batch,none]`.
+ *
+ *  1. The storage micro benchmark (packages/storage/dist/bench.js, run as a child process): WAL
+ *     append MB/s and entries/s per fsync policy beside a raw sequential write of the same bytes with
+ *     the same fsync cadence (each record's reference), group commit, and recovery time per GiB of log
+ *     (measured on a smaller log and scaled linearly; the note says how large).
+ *  2. KV puts through the whole path (HTTP, runtime, Raft over TCP, WalStorage) on a 3-node cluster
+ *     of `kv serve` processes, per fsync policy: closed-loop clients, one put at a time each, for a
+ *     fixed time after a warm-up; throughput (per-second samples) and per-put latency (distribution),
+ *     with the disk's own fdatasync latency, measured in the same run, as the latency's reference.
+ *
+ * The run goes to results/wal/ (a BenchRun of suite 'wal': <timestamp>-<commit>.json, latest.json,
+ * latest.md). Policy `none` is not durable and is marked so on its records. The machine is shared
+ * and noisy: read medians with their spread, against the in-run references.
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { KvClient, LocalCluster } from '@raftlab/kv';
+import { type BenchRecord, type BenchRun, type FsyncPolicy, downsample, gitInfo, machineInfo, referenceFor, repositoryRoot, summarize, writeRun } from './results.js';
+
+function argument(name: string): string | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+const quick = process.argv.includes('--quick');
+const size = argument('size') ?? (quick ? 'small' : 'large');
+const durationSeconds = Number(argument('duration') ?? (quick ? 4 : 10));
+const warmupSeconds = quick ? 1 : 2;
+const clientCount = Number(argument('clients') ?? 8);
+const policies = (argument('fsync') ?? 'always,batch,none').split(',') as FsyncPolicy[];
+const valueText = 'v'.repeat(64);
+
+/** Milliseconds per write + fdatasync of a small append on the temporary directory's file system. */
+function fsyncProbe(count = 200): number[] {
+  const directory = mkdtempSync(path.join(os.tmpdir(), 'raftlab-fsync-'));
+  const fd = openSync(path.join(directory, 'probe'), 'w');
+  const bytes = Buffer.alloc(128, 1);
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const started = performance.now();
+      writeSync(fd, bytes);
+      fdatasyncSync(fd);
+      samples.push(performance.now() - started);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(directory, { recursive: true, force: true });
+  }
+  return samples;
+}
+
+/** Runs the storage micro benchmark in a child process and returns its records. */
+function storageRecords(): BenchRecord[] {
+  const directory = mkdtempSync(path.join(os.tmpdir(), 'raftlab-wal-suite-'));
+  const json = path.join(directory, 'storage.json');
+  try {
+    const script = path.join(repositoryRoot, 'packages', 'storage', 'dist', 'bench.js');
+    const output = execFileSync(process.execPath, [script, '--size', size, '--json', json], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    process.stdout.write(output);
+    const parsed = JSON.parse(readFileSync(json, 'utf8')) as { records: BenchRecord[] };
+    return parsed.records;
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+interface PutMeasurement {
+  readonly latenciesMs: number[];
+  readonly perSecond: number[];
+  readonly completed: number;
+  readonly failed: number;
+}
+
+/** Closed-loop puts against a fresh 3-node tcp cluster with `fsync`. */
+async function measurePuts(fsync: FsyncPolicy): Promise<PutMeasurement> {
+  const cluster = await LocalCluster.start({ nodes: 3, transport: 'tcp', durable: true, fsync });
+  const clients = Array.from({ length: clientCount }, () => new KvClient({ endpoints: cluster.endpoints, attemptTimeoutMs: 3000, operationTimeoutMs: 10_000 }));
+  try {
+    await cluster.waitForLeader();
+    const latenciesMs: number[] = [];
+    const buckets = new Array<number>(durationSeconds).fill(0);
+    let failed = 0;
+    const started = performance.now();
+    const measureFrom = started + warmupSeconds * 1000;
+    const end = measureFrom + durationSeconds * 1000;
+    await Promise.all(
+      clients.map(async (client, c) => {
+        for (let n = 0; performance.now() < end; n++) {
+          const begin = performance.now();
+          try {
+            await client.put(`bench-${c}-${n % 1000}`, valueText);
+          } catch {
+            failed += 1;
+            continue;
+          }
+          const done = performance.now();
+          if (begin >= measureFrom && done <= end) {
+            latenciesMs.push(done - begin);
+            const bucket = Math.floor((done - measureFrom) / 1000);
+            buckets[bucket] = (buckets[bucket] ?? 0) + 1;
+          }
+        }
+      }),
+    );
+    return { latenciesMs, perSecond: buckets, completed: latenciesMs.length, failed };
+  } finally {
+    for (const client of clients) client.close();
+    await cluster.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const notes: string[] = [
+    `storage micro benchmark size ${size}; KV puts: 3 nodes over tcp, ${clientCount} closed-loop clients, ${durationSeconds} s measured after ${warmupSeconds} s warm-up per fsync policy`,
+    'fsync none is not durable (benchmarks only)',
+    'recovery s/GiB is measured on a smaller log and scaled linearly (see each record note)',
+  ];
+  const records: BenchRecord[] = [];
+  console.error('wal: storage micro benchmark...');
+  records.push(...storageRecords());
+  const probe = fsyncProbe();
+  const probeMedian = summarize(probe).value;
+  console.log(`fdatasync of a 128-byte append: median ${probeMedian.toFixed(3)} ms over ${probe.length}`);
+  records.push({ suite: 'wal', scenario: 'disk: write + fdatasync of 128 B', transport: 'none', nodes: 0, batch: 1, metric: 'fsync-latency', unit: 'ms', ...summarize(probe), distribution: downsample(probe) });
+  for (const fsync of policies) {
+    console.error(`wal: kv puts, fsync ${fsync}...`);
+    const result = await measurePuts(fsync);
+    if (result.completed < 2) throw new Error(`fsync ${fsync}: only ${result.completed} puts completed`);
+    const scenario = `kv put, 3 nodes tcp, ${clientCount} clients`;
+    const throughput = summarize(result.perSecond);
+    const latency = summarize(result.latenciesMs);
+    const sorted = [...result.latenciesMs].sort((a, b) => a - b);
+    const p99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] as number;
+    const note = `${result.completed} puts measured, ${result.failed} failed; p99 ${p99.toFixed(2)} ms`;
+    records.push({ suite: 'wal', scenario, transport: 'tcp', nodes: 3, batch: 1, metric: 'put-throughput', unit: 'puts/s', ...throughput, fsync, note });
+    records.push({
+      suite: 'wal',
+      scenario,
+      transport: 'tcp',
+      nodes: 3,
+      batch: 1,
+      metric: 'put-latency',
+      unit: 'ms',
+      ...latency,
+      distribution: downsample(result.latenciesMs),
+      reference: referenceFor(latency.value, 'fdatasync of a 128-byte append, same run', probeMedian, 'ms'),
+      fsync,
+      note,
+    });
+    console.log(`kv put fsync=${fsync}: ${throughput.value.toFixed(0)} puts/s [${throughput.spread?.min.toFixed(0)}..${throughput.spread?.max.toFixed(0)}], latency p50 ${latency.value.toFixed(2)} ms p99 ${p99.toFixed(2)} ms (${note})`);
+  }
+  const finishedAt = new Date();
+  const git = gitInfo();
+  const run: BenchRun = {
+    schema: 1,
+    mode: quick ? 'quick' : 'full',
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - startedAt.getTime(),
+    machine: machineInfo(),
+    node: process.version,
+    commit: git.commit,
+    dirty: git.dirty,
+    seeds: [],
+    notes,
+    records,
+  };
+  const written = writeRun(run, path.join(repositoryRoot, 'results', 'wal'));
+  console.log(`wrote ${written.runPath}${written.report.ok ? ` and ${written.report.markdownPath}` : ` (report: ${written.report.reason})`}`);
+}
+
+await main();
