@@ -48,6 +48,9 @@ function sourcedGauge(registry: Registry, name: string, help: string, read: () =
   });
 }
 
+/** Label combinations whose metric children are kept (routes x methods x codes seen in practice). */
+const observersMax = 1024;
+
 /** The metrics of one KV server. */
 export class KvMetrics {
   /** This server's registry; `GET /metrics` serializes it. */
@@ -56,8 +59,13 @@ export class KvMetrics {
   private readonly requests: Counter<'route' | 'method' | 'code'>;
   /** Requests this server forwarded to the leader. */
   readonly forwarded: Counter;
-  /** Requests being served now. */
-  readonly inFlight: Gauge;
+  /** Requests being served now: the server counts, the gauge reads it when scraped (no per-request call). */
+  inFlightCount = 0;
+  /**
+   * Labelled children by "route method code": prom-client hashes a label object on every call, a cost
+   * paid per request; the handful of label combinations are looked up once.
+   */
+  private readonly observers = new Map<string, { readonly duration: { observe(seconds: number): void }; readonly count: { inc(): void } }>();
 
   constructor(runtime: KvRuntime, machine: KvMachine, transportStats: (() => TransportByteStats) | null) {
     const registry = this.registry;
@@ -97,12 +105,19 @@ export class KvMetrics {
     });
     this.requests = new Counter({ name: 'raftlab_http_requests_total', help: 'HTTP requests by route, method and error code (ok: none)', labelNames: ['route', 'method', 'code'], registers: [registry] });
     this.forwarded = new Counter({ name: 'raftlab_http_forwarded_total', help: 'Requests forwarded to the leader', registers: [registry] });
-    this.inFlight = new Gauge({ name: 'raftlab_http_requests_in_flight', help: 'HTTP requests being served', registers: [registry] });
+    sourcedGauge(registry, 'raftlab_http_requests_in_flight', 'HTTP requests being served', () => this.inFlightCount);
   }
 
   /** Records one finished request. */
   observe(route: string, method: string, code: string, seconds: number): void {
-    this.requestDuration.observe({ route, method }, seconds);
-    this.requests.inc({ route, method, code });
+    const key = `${route} ${method} ${code}`;
+    let observer = this.observers.get(key);
+    if (observer === undefined) {
+      observer = { duration: this.requestDuration.labels(route, method), count: this.requests.labels(route, method, code) };
+      // Methods and codes come from requests: bound the table so odd methods cannot grow it.
+      if (this.observers.size < observersMax) this.observers.set(key, observer);
+    }
+    observer.duration.observe(seconds);
+    observer.count.inc();
   }
 }

@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import type { NodeId } from '@raftlab/core';
 import { type Logger, createLogger } from '@raftlab/runtime';
-import { type FsyncPolicy, type Storage, WalStorage, fsyncPolicies } from '@raftlab/storage';
+import { type FsyncPolicy, type Storage, type StorageFileSystem, WalStorage, fsyncPolicies, inlineFileSystem, nodeFileSystem } from '@raftlab/storage';
 import { type PeerAddress, TcpTransport, WsTransport } from '@raftlab/transport';
 import { KvError } from './errors.js';
 import { startKvNode } from './node.js';
@@ -34,6 +34,10 @@ export interface KvServeOptions {
   /** WAL directory; null: memory storage (not durable). */
   readonly dataDirectory: string | null;
   readonly fsync: FsyncPolicy;
+  /** Where WAL writes and fdatasyncs run (see walIoModes). */
+  readonly walIo: WalIoMode;
+  /** WAL preallocation step in bytes (0: plain appends). */
+  readonly walPreallocateBytes: number;
   readonly admin: boolean;
   readonly followerMode: FollowerMode;
   readonly followerReads: boolean;
@@ -44,6 +48,47 @@ export interface KvServeOptions {
   readonly readTimeoutMs: number;
   readonly leaseDriftMargin: number;
   readonly plantedBug: KvPlantedBug | null;
+}
+
+/**
+ * Where the WAL's I/O runs (see @raftlab/storage inlineFileSystem):
+ *  - `threadpool`: node:fs callbacks, every write and fdatasync a round trip through libuv's pool;
+ *  - `inline-writes`: writes on the event loop (a page-cache copy), fdatasync on the threadpool;
+ *  - `inline`: both on the event loop, the shortest path to a durable acknowledgement, but the loop
+ *    waits out every device flush;
+ *  - `adaptive` (default): inline writes; fdatasync inline while following (a follower's flush is the
+ *    critical path of every write and its loop has nothing else to do meanwhile) and while leading a
+ *    light load; on the threadpool while leading more than adaptiveInlineRequestsMax requests, so
+ *    that the leader parses and answers requests during its own flush (which runs in parallel with
+ *    the followers' anyway) instead of sleeping through it.
+ */
+export const walIoModes = ['threadpool', 'inline-writes', 'inline', 'adaptive'] as const;
+
+/** The default WAL I/O mode (see the measurements in docs/kv.md). */
+export const defaultWalIo: WalIoMode = 'adaptive';
+
+/** One of walIoModes. */
+export type WalIoMode = (typeof walIoModes)[number];
+
+/**
+ * Requests in flight up to which an adaptive leader still flushes inline: with a few clients nothing
+ * waits on the loop during the flush, and the threadpool round trip it saves (four context switches)
+ * is CPU the followers and clients on a small machine can use.
+ */
+export const adaptiveInlineRequestsMax = 4;
+
+/** The StorageFileSystem of a WAL I/O mode; `busyLeader` says whether the node leads a heavy load now (adaptive). */
+export function walFileSystem(mode: WalIoMode, busyLeader: () => boolean = () => false): StorageFileSystem {
+  switch (mode) {
+    case 'threadpool':
+      return nodeFileSystem;
+    case 'inline-writes':
+      return inlineFileSystem({ writes: true, syncs: false });
+    case 'inline':
+      return inlineFileSystem({ writes: true, syncs: true });
+    case 'adaptive':
+      return inlineFileSystem({ writes: true, syncs: () => !busyLeader() });
+  }
 }
 
 /** The secret used when neither --secret nor RAFTLAB_SECRET is given: fine on loopback, never in production. */
@@ -64,6 +109,10 @@ Options:
   --cluster-id ID              cluster id checked by the handshake (default raftlab)
   --data-dir DIR               keep the log in a durable WAL in DIR (default: memory, not durable)
   --fsync always|batch|none    WAL fsync policy (default always)
+  --wal-io MODE                where WAL writes and fdatasyncs run: threadpool, inline-writes,
+                               inline or adaptive (default ${defaultWalIo}: fdatasync inline on followers)
+  --wal-preallocate-mb N       zero-fill the WAL segment N MiB ahead of its writes, so an fdatasync
+                               commits no file size (default 4; 0: plain appends)
   --admin                      enable /v1/admin (partition, heal, transfer): for tests and drills
   --follower-mode forward|redirect  followers forward to the leader (default) or answer 307
   --follower-reads             followers serve linearizable reads themselves with ReadIndex
@@ -165,6 +214,8 @@ export function parseServeArguments(commandLine: readonly string[], environment:
     clusterId: values['cluster-id'] ?? 'raftlab',
     dataDirectory: values['data-dir'] ?? null,
     fsync: choiceArgument('--fsync', values.fsync, fsyncPolicies, 'always'),
+    walIo: choiceArgument('--wal-io', values['wal-io'], walIoModes, defaultWalIo),
+    walPreallocateBytes: integerArgument('--wal-preallocate-mb', values['wal-preallocate-mb'], 4, 0, 1024) * 1024 * 1024,
     admin: values.admin === true,
     followerMode: choiceArgument('--follower-mode', values['follower-mode'], ['forward', 'redirect'] as const, 'forward'),
     followerReads: values['follower-reads'] === true,
@@ -193,6 +244,8 @@ function parseServeCommandLine(commandLine: readonly string[]) {
       'cluster-id': { type: 'string' },
       'data-dir': { type: 'string' },
       fsync: { type: 'string' },
+      'wal-io': { type: 'string' },
+      'wal-preallocate-mb': { type: 'string' },
       admin: { type: 'boolean' },
       'follower-mode': { type: 'string' },
       'follower-reads': { type: 'boolean' },
@@ -218,7 +271,17 @@ export interface ServingNode {
 /** Starts a node with parsed options: storage, transport, runtime, HTTP. */
 export async function serve(options: KvServeOptions, logger: Logger = createLogger({ node: options.id })): Promise<ServingNode> {
   let storage: Storage | undefined;
-  if (options.dataDirectory !== null) storage = await WalStorage.open(options.dataDirectory, { fsyncPolicy: options.fsync, logger });
+  // The WAL is opened before the node exists; the adaptive I/O mode asks the node's role and load at each fsync.
+  let serving: KvServer | null = null;
+  const busyLeader = (): boolean => serving !== null && serving.service.runtime.node.role === 'leader' && serving.requestsInFlight > adaptiveInlineRequestsMax;
+  if (options.dataDirectory !== null) {
+    storage = await WalStorage.open(options.dataDirectory, {
+      fsyncPolicy: options.fsync,
+      fileSystem: walFileSystem(options.walIo, busyLeader),
+      preallocateBytes: options.walPreallocateBytes,
+      logger,
+    });
+  }
   const transportOptions = { id: options.id, clusterId: options.clusterId, secret: options.secret, listen: options.peers.get(options.id) as PeerAddress, peers: options.peers, logger };
   const transport = options.transport === 'ws' ? new WsTransport(transportOptions) : new TcpTransport(transportOptions);
   if (options.secret === developmentSecret) logger.warn({}, 'no --secret or RAFTLAB_SECRET given: using the development secret (loopback and tests only)');
@@ -244,6 +307,7 @@ export async function serve(options: KvServeOptions, logger: Logger = createLogg
       plantedBug: options.plantedBug,
     },
   });
+  serving = server;
   return { server, shutdown: () => server.shutdown() };
 }
 

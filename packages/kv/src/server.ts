@@ -188,6 +188,11 @@ export class KvServer {
     return `http://${host}:${this.listening.port}`;
   }
 
+  /** HTTP requests being served now. */
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
   /** True once shutdown() was called. */
   get isShuttingDown(): boolean {
     return this.shuttingDown;
@@ -266,17 +271,17 @@ export class KvServer {
       code: 'ok',
     };
     this.inFlight += 1;
-    this.metrics.inFlight.inc();
+    this.metrics.inFlightCount += 1;
     let finished = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
       this.inFlight -= 1;
-      this.metrics.inFlight.dec();
+      this.metrics.inFlightCount -= 1;
       this.metrics.observe(exchange.route, request.method ?? 'UNKNOWN', exchange.code, (performance.now() - started) / 1000);
       if (this.inFlight === 0 && this.drained !== null) this.drained();
     };
-    response.once('finish', finish);
+    // 'close' follows 'finish' on every response, and also ends one whose connection broke off.
     response.once('close', finish);
     this.dispatch(exchange).catch((error: unknown) => this.fail(exchange, error));
   }

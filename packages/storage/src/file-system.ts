@@ -3,6 +3,17 @@
  * count, delay or fail them (a failing fsync, a full disk) without touching the real file system.
  * `nodeFileSystem` is the real thing: node:fs on file descriptors, appends with O_APPEND, data
  * durability with fdatasync, directory entries made durable by fsync on the directory.
+ *
+ * Where the I/O runs. node:fs callbacks run each call on libuv's threadpool: the event loop hands the
+ * call to a worker thread (futex wake), the worker does the syscall, then wakes the loop (eventfd,
+ * epoll) to run the callback. On a small virtual machine that round trip costs more than the work: a
+ * 200-byte write to the page cache takes a few microseconds, the hop around it 30-60 µs and four more
+ * context switches (measured here: write + fdatasync p50 194 µs through the threadpool, 94 µs inline).
+ * `inlineFileSystem(...)` runs writes, and optionally fdatasync, on the calling thread instead; the
+ * promises it returns are already settled. Inline writes are a clear win for a WAL whose appends are
+ * small. An inline fdatasync blocks the event loop for the whole device flush: right for a follower
+ * or a lightly loaded node (the shortest path from message to durable acknowledgement), a trade-off
+ * for a busy leader that could parse requests meanwhile.
  */
 import * as fs from 'node:fs';
 
@@ -91,3 +102,46 @@ export const nodeFileSystem: StorageFileSystem = {
     return fs.promises.unlink(path);
   },
 };
+
+/** Which operations inlineFileSystem runs on the calling thread. */
+export interface InlineIo {
+  /** writev on the calling thread (default true). */
+  readonly writes?: boolean;
+  /**
+   * fdatasync on the calling thread, blocking it for the device flush (default false). A function is
+   * asked at each fdatasync, so a driver can switch with its role (inline on a follower, whose loop has
+   * nothing else to do meanwhile; threadpool on a busy leader).
+   */
+  readonly syncs?: boolean | (() => boolean);
+}
+
+/**
+ * nodeFileSystem with writes (and optionally fdatasync) done synchronously on the calling thread (see
+ * the file comment). Failures still arrive as rejected promises, as from nodeFileSystem.
+ */
+export function inlineFileSystem(inline: InlineIo = {}): StorageFileSystem {
+  const writes = inline.writes ?? true;
+  const syncs = inline.syncs ?? false;
+  const syncInline = typeof syncs === 'function' ? syncs : () => syncs;
+  return {
+    ...nodeFileSystem,
+    writev(fd, buffers) {
+      if (!writes) return nodeFileSystem.writev(fd, buffers);
+      try {
+        // One writev(2); a short write (a full disk) is caught by the caller's length check.
+        return Promise.resolve(fs.writevSync(fd, buffers as Uint8Array[]));
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    },
+    syncData(fd) {
+      if (!syncInline()) return nodeFileSystem.syncData(fd);
+      try {
+        fs.fdatasyncSync(fd);
+        return Promise.resolve();
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    },
+  };
+}

@@ -13,7 +13,7 @@ export {
   StorageOptionsError,
   repairHint,
 } from './errors.js';
-export { type StorageFileSystem, nodeFileSystem } from './file-system.js';
+export { type InlineIo, type StorageFileSystem, inlineFileSystem, nodeFileSystem } from './file-system.js';
 export { MemoryStorage } from './memory.js';
 export { applySnapshotToLog, initialHardState, persistedStateOf } from './persisted.js';
 export { recordHeaderBytes, recordKind, type RecordKind } from './record.js';

@@ -11,6 +11,12 @@
  *  4. The log is joined to the snapshot (§7: kept after the snapshot's last entry if the terms agree,
  *     otherwise discarded) and the hard state adjusted if needed (persisted.ts).
  *
+ * Preallocated space. A segment may end in zeros that were never written (WalOptions.preallocateBytes
+ * extends the active segment with zeros ahead of its records). Zeros are never a record (type 0 is no
+ * kind), so an all-zero rest of a segment that starts at a batch boundary is simply where the records
+ * end: it is cut without a warning (nothing was lost). A segment that is all zeros is treated like an
+ * empty one. A save cut short inside the zeros is a torn tail as before.
+ *
  * Damage. A record that fails to parse (cut short, impossible length, CRC mismatch, unknown type) or a
  * batch without its end record is a torn tail when it is in the last segment and no valid batch end
  * follows it: the unfinished last save of a crashed process, never acknowledged. The segment is
@@ -214,7 +220,7 @@ class Replay {
     const bytes = await this.options.files.readFile(path);
     const info: SegmentInfo = { sequence, name, bytes: bytes.length, maxIndex: 0 };
     const isLast = later.length === 0;
-    if (bytes.length === 0) {
+    if (bytes.length === 0 || zeroFrom(bytes, 0)) {
       if (isLast) {
         if (!this.options.readOnly) {
           await this.options.files.remove(path);
@@ -230,6 +236,13 @@ class Replay {
     let pending: DecodedRecord[] = [];
     const recordBytesMax = this.options.recordBytesMax;
     while (at < bytes.length) {
+      if (pending.length === 0 && bytes[at] === 0 && zeroFrom(bytes, at)) {
+        // Preallocated space after the last batch: cut it (the writer never appends to a recovered
+        // segment), without a warning since nothing was lost.
+        if (!this.options.readOnly) await this.options.files.truncate(path, at);
+        info.bytes = at;
+        break;
+      }
       const parsed = parseRecord(bytes, at, bytes.length, recordBytesMax);
       if (parsed.status === 'invalid') {
         await this.damage({ path, bytes, offset: at, batchStart, reason: parsed.reason, tornPossible: true, isLast, later, sequence, info });
@@ -436,6 +449,12 @@ class Replay {
       resetMarker,
     };
   }
+}
+
+/** True when every byte of `bytes` from `at` on is zero (preallocated, never written). */
+function zeroFrom(bytes: Uint8Array, at: number): boolean {
+  for (let i = at; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
 }
 
 /** Why `record` at `offset` is out of place in segment `sequence` (headers come first, once), or null. */
