@@ -79,6 +79,11 @@ export interface RuntimeOptions<Result> {
   readonly addresses?: ReadonlyMap<NodeId, string>;
   /** Fraction of the election timeout kept as a margin for clock drift in lease reads (default 0.2). */
   readonly leaseDriftMargin?: number;
+  /**
+   * Hold a leader's empty AppendEntries (commit notices) back for one turn of the event loop, so
+   * the next turn's appends can carry the commit index instead (default false; see `send`).
+   */
+  readonly holdCommitNotices?: boolean;
   readonly logger?: Logger;
 }
 
@@ -207,6 +212,12 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
   private persistedVote: NodeId;
   /** Peers whose messages are dropped both ways (fault injection: a partition at the transport level). */
   private readonly blocked = new Set<NodeId>();
+  /** Commit notices held back per peer (see `send`): the newest one, and the turn that held it. */
+  private readonly heldNotices = new Map<NodeId, { readonly message: RemoteMessage; readonly turn: number }>();
+  private readonly holdCommitNotices: boolean;
+  private noticeFlushScheduled = false;
+  /** Commit notices of the current Ready, sent once its callers have heard their results (see `send`). */
+  private deferredNotices: RemoteMessage[] = [];
   /** Counters since start. */
   readonly counters: RuntimeCounters = {
     proposals: 0,
@@ -230,6 +241,7 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
     this.stateMachine = options.stateMachine;
     this.transport = options.transport;
     this.tickIntervalMs = options.tickIntervalMs ?? 10;
+    this.holdCommitNotices = options.holdCommitNotices ?? false;
     this.logger = (options.logger ?? silentLogger).child({ node: options.id });
     this.lastRole = node.role;
     this.lastLeader = node.leaderId;
@@ -419,6 +431,8 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.heldNotices.clear();
+    this.deferredNotices = [];
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     await this.cycleDone;
@@ -493,6 +507,8 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
         },
       );
     }
+    // Notices held in an earlier turn that no append of this turn replaced (see `send`).
+    if (this.heldNotices.size > 0) this.sendHeldNotices(this.counters.turns);
   }
 
   private hasQueuedInput(): boolean {
@@ -609,8 +625,9 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
       this.failPendingThrough(ready.snapshot.index);
     }
     if (!sendFirst) this.send(ready.messages);
-    // 4. Apply and resolve.
+    // 4. Apply and resolve; then the commit notices (see `send`).
     if (ready.committedEntries.count > 0) this.applyCommitted(ready);
+    if (this.deferredNotices.length > 0) process.nextTick(() => this.sendDeferredNotices());
     // 5. Reads.
     for (const state of ready.readStates) {
       const round = this.readRounds.get(state.context);
@@ -632,14 +649,102 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
     await this.maybeCompact();
   }
 
+  /**
+   * Sends a Ready's messages, except a leader's commit notices, which wait a little.
+   *
+   * When a leader's commit index moves, the core sends every follower an AppendEntries without
+   * entries, only to carry the new commit index; each follower answers it. On loopback each message
+   * is a write system call of some 20-40 µs that wakes another process, and in the Ready that
+   * commits a proposal these sends came before the apply that settles it: two of them sat between
+   * the quorum's answer and the caller's result. Two policies:
+   *
+   * By default the notices are deferred to a process.nextTick queued after the apply, which runs
+   * once the microtask queue is empty: the proposers' promise reactions (an HTTP answer, a client's
+   * next step) run first, and the notices still leave in the same turn of the event loop, before any
+   * further input is read: whoever reacts to a result through I/O sees the followers informed as
+   * before; only code reacting inside that microtask run sees the notices not yet sent.
+   *
+   * With `holdCommitNotices`, a leader's empty append is held, one per peer (the newest: the commit
+   * index only grows), and:
+   *  - dropped when an append with entries goes to that peer (every append carries the leader's
+   *    commit index, so it says the same and more: under load no notice is ever sent);
+   *  - sent just before any other message to that peer;
+   *  - otherwise sent one turn of the event loop later: at the end of the next turn when one runs
+   *    (a proposal that arrived meanwhile has had its append sent by then), or by an immediate
+   *    callback when no turn is due. So a follower learns a commit a few microseconds later than
+   *    before, never a tick later, also while the leader waits for a slow fsync.
+   * Holding or dropping a message is what a slow or lossy network does, which Raft tolerates (§5.3);
+   * the leader's own commit does not depend on the notices, only followers' apply does. It is off by
+   * default because the one-turn delay is visible in one process: a client of the leader can hear
+   * its write acknowledged (and act, e.g. cut a follower off) before that turn passes, where without
+   * holding the follower already knew the commit. Across processes the two always race.
+   */
   private send(messages: readonly RemoteMessage[]): void {
     const blocked = this.blocked;
+    const held = this.heldNotices;
+    const leader = this.node.role === 'leader';
+    const hold = this.holdCommitNotices && leader;
+    let sent = 0;
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i] as RemoteMessage;
       if (blocked.size > 0 && blocked.has(message.to)) continue;
+      if (message.type === 'append' && leader) {
+        if (message.entries.count === 0) {
+          if (!hold) {
+            this.deferredNotices.push(message);
+            continue;
+          }
+          held.set(message.to, { message, turn: this.counters.turns });
+          if (!this.noticeFlushScheduled) {
+            this.noticeFlushScheduled = true;
+            setImmediate(() => this.onNoticeFlush());
+          }
+          continue;
+        }
+        if (held.size > 0) held.delete(message.to);
+      } else if (held.size > 0) {
+        const notice = held.get(message.to);
+        if (notice !== undefined) {
+          held.delete(message.to);
+          this.transport.send(notice.message);
+          sent += 1;
+        }
+      }
       this.transport.send(message);
+      sent += 1;
     }
-    this.counters.messagesSent += messages.length;
+    this.counters.messagesSent += sent;
+  }
+
+  /** Sends the notices `send` deferred (they carry no views: sending them after advance() is safe). */
+  private sendDeferredNotices(): void {
+    const notices = this.deferredNotices;
+    this.deferredNotices = [];
+    if (this.stopped) return;
+    for (const notice of notices) {
+      if (this.blocked.has(notice.to)) continue;
+      this.transport.send(notice);
+      this.counters.messagesSent += 1;
+    }
+  }
+
+  /** The immediate after a notice was held: a turn about to run sends it (or its append does); else send now. */
+  private onNoticeFlush(): void {
+    this.noticeFlushScheduled = false;
+    if (this.stopped || this.turnScheduled) return;
+    this.sendHeldNotices(Number.POSITIVE_INFINITY);
+  }
+
+  /** Sends the commit notices held back by `send` in turns before `turn`. */
+  private sendHeldNotices(turn: number): void {
+    const blocked = this.blocked;
+    for (const [peer, notice] of this.heldNotices) {
+      if (notice.turn >= turn) continue;
+      this.heldNotices.delete(peer);
+      if (blocked.has(peer)) continue;
+      this.transport.send(notice.message);
+      this.counters.messagesSent += 1;
+    }
   }
 
   private applyCommitted(ready: Ready): void {
