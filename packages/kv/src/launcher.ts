@@ -64,15 +64,23 @@ export interface LocalNode {
   process: ChildProcess | null;
 }
 
-/** Picks a free TCP port on 127.0.0.1 (the OS's choice; released before use, so a race is possible but rare). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Picks a free TCP port on 127.0.0.1 (released before use, so another binder could still take it, but not an outgoing connection). */
+export async function freePort(): Promise<number> {
+  // Ports are picked below Linux's ephemeral range (32768-60999): a port the kernel hands out for
+  // listen(0) can be taken again as the source port of any outgoing connection before the node
+  // binds it, which made cluster starts fail now and then under load.
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port found in 20000-31999 after 200 attempts');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
