@@ -42,4 +42,16 @@ export const checkWorkloads: readonly CheckWorkload[] = [
     args: ['--nodes', '3', '--batches', '100', '--batch', '1000', '--entry-bytes', '16', '--election-trials', '10'],
     description: '3 RaftNodes, messages handed over in memory: 100 batches of 1000 16-byte entries, 10 cold-start elections',
   },
+  {
+    name: 'core-memory-5',
+    script: built('./workloads/memory-cluster.js'),
+    args: ['--nodes', '5', '--batches', '50', '--batch', '1000', '--entry-bytes', '16', '--election-trials', '10'],
+    description: '5 RaftNodes, messages handed over in memory: 50 batches of 1000 16-byte entries, 10 cold-start elections',
+  },
+  {
+    name: 'elections-5',
+    script: built('./lab/election-ticks.js'),
+    args: ['--nodes', '5', '--trials', '30', '--seed', '20260101'],
+    description: '5 simulated nodes (runtime timeouts, pre-vote, check-quorum): ticks to elect from cold start and after leader loss, 30 fixed seeds',
+  },
 ];

@@ -36,4 +36,15 @@ export const profileScenarios: readonly ProfileScenario[] = [
     args: ['--nodes', '3', '--batches', '55000', '--batch', '1000', '--entry-bytes', '16', '--election-trials', '0'],
     description: '3 RaftNodes in memory, proposing 1000-entry batches of 16-byte entries for about 10 s',
   },
+  ...(['memory', 'tcp', 'ws'] as const).flatMap((transport) =>
+    [3, 5].map((nodes) => ({
+      name: `runtime-${transport}-${nodes}`,
+      script: built('./lab/profile-cluster.js'),
+      args: ['--transport', transport, '--nodes', String(nodes), '--seconds', '10'],
+      description: `${nodes} RaftRuntimes in one process over the ${transport} transport${transport === 'memory' ? '' : ' (127.0.0.1)'}, 8 batches of 1000 in flight, 10 s`,
+    })),
+  ),
+  // Short names for the common ones.
+  { name: 'tcp-3', script: built('./lab/profile-cluster.js'), args: ['--transport', 'tcp', '--nodes', '3', '--seconds', '10'], description: 'alias of runtime-tcp-3' },
+  { name: 'ws-3', script: built('./lab/profile-cluster.js'), args: ['--transport', 'ws', '--nodes', '3', '--seconds', '10'], description: 'alias of runtime-ws-3' },
 ];

@@ -72,8 +72,8 @@ function labeler(records: readonly BenchRecord[], withTransport = true): (record
 }
 
 /** Records of `metric`, in report order, keeping only the most common unit (named in `dropped`). */
-function recordsOf(run: BenchRun, metric: string, needDistribution: boolean): { records: BenchRecord[]; unit: string; dropped: string[] } {
-  const all = run.records.filter((r) => r.metric === metric && (!needDistribution || (r.distribution?.length ?? 0) > 0));
+function recordsOf(run: BenchRun, metric: string, needDistribution: boolean, keep: (record: BenchRecord) => boolean = () => true): { records: BenchRecord[]; unit: string; dropped: string[] } {
+  const all = run.records.filter((r) => r.metric === metric && keep(r) && (!needDistribution || (r.distribution?.length ?? 0) > 0));
   const units = new Map<string, number>();
   for (const record of all) units.set(record.unit, (units.get(record.unit) ?? 0) + 1);
   const ranked = [...units.entries()].sort((a, b) => b[1] - a[1] || compareText(a[0], b[0]));
@@ -114,10 +114,13 @@ function throughputChart(run: BenchRun): ChartPlan {
   const name = 'throughput';
   const title = 'Throughput against cluster size';
   const { metric } = knownMetrics.throughput;
-  const { records, unit } = recordsOf(run, metric, false);
+  // The speed-of-light probe is the yardstick of the tables (a ratio per record), not a series:
+  // ten times faster than any cluster, it would flatten every other line.
+  const { records, unit } = recordsOf(run, metric, false, (r) => r.suite !== 'probe');
   if (records.length === 0) return { name, title, spec: null, missing: `no \`${metric}\` records` };
   const label = labeler(records);
   const values = records.map((r) => ({ series: label(r), nodes: r.nodes, value: r.value, p25: r.spread?.p25 ?? r.value, p75: r.spread?.p75 ?? r.value }));
+  const yScale = scaleFor(values.map((v) => v.value));
   const order = seriesOrder(records, label);
   const x = { field: 'nodes', type: 'quantitative', title: 'cluster size (nodes)', scale: { zero: false }, axis: { values: distinctSorted(records.map((r) => r.nodes)), format: 'd' } };
   const color = { field: 'series', type: 'nominal', title: 'transport', sort: order };
@@ -129,7 +132,7 @@ function throughputChart(run: BenchRun): ChartPlan {
     config: baseConfig,
     data: { values },
     layer: [
-      { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'value', type: 'quantitative', title: `${metric} (${unit}), median`, axis: { format: '~s' } }, color } },
+      { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'value', type: 'quantitative', title: `${metric} (${unit}), median`, axis: { format: '~s' }, scale: yScale }, color } },
       { mark: { type: 'rule' }, encoding: { x, y: { field: 'p25', type: 'quantitative' }, y2: { field: 'p75' }, color } },
     ],
   };

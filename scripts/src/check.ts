@@ -214,7 +214,10 @@ async function main(): Promise<number> {
       const wall = options.wall ? measureWall(workload, wallRuns, environment) : null;
       return { name: workload.name, args: workload.args, instructions: run.instructions, figures: run.figures, wallMs: wall?.wallMs ?? null, probeMs: wall?.probeMs ?? null };
     });
-    const verdict = compareWithBaseline(baseline, measurements, options.tolerancePercent);
+    const compared = compareWithBaseline(baseline, measurements, options.tolerancePercent);
+    // With --only, workloads left out on purpose are not "gone": name only those no longer listed.
+    const listed = new Set(checkWorkloads.map((w) => w.name));
+    const verdict = { ...compared, unmeasured: compared.unmeasured.filter((name) => !listed.has(name)) };
     if (options.update) {
       if (baseline !== null) log(`\nchange against the previous baseline:\n${formatVerdict(verdict)}`);
       const git = gitInfo(repositoryRoot);

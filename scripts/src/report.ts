@@ -34,11 +34,28 @@ export interface RenderedReport {
 
 const knownMetricOrder: readonly string[] = Object.values(knownMetrics).map((known) => known.metric);
 
+/** Suffixes of a known metric's companions (`commit-latency-p99`), in column order after the metric itself. */
+const companionOrder: readonly string[] = ['', 'p90', 'p99', 'max', 'min', 'ticks', 'ms'];
+
+/** A metric's column rank: its known base metric, then its companion suffix. */
+function metricRank(metric: string): { base: number; companion: number; suffix: string } {
+  let base = -1;
+  let suffix = metric;
+  for (let i = 0; i < knownMetricOrder.length; i++) {
+    const known = knownMetricOrder[i] as string;
+    if ((metric === known || metric.startsWith(`${known}-`)) && (base === -1 || known.length > (knownMetricOrder[base] as string).length)) {
+      base = i;
+      suffix = metric.slice(known.length + 1);
+    }
+  }
+  const companion = companionOrder.indexOf(suffix);
+  return { base: base === -1 ? knownMetricOrder.length : base, companion: companion === -1 ? companionOrder.length : companion, suffix };
+}
+
 function compareMetrics(a: string, b: string): number {
-  const rankA = knownMetricOrder.indexOf(a);
-  const rankB = knownMetricOrder.indexOf(b);
-  if (rankA !== rankB) return (rankA === -1 ? knownMetricOrder.length : rankA) - (rankB === -1 ? knownMetricOrder.length : rankB);
-  return compareText(a, b);
+  const rankA = metricRank(a);
+  const rankB = metricRank(b);
+  return rankA.base - rankB.base || rankA.companion - rankB.companion || compareText(a, b);
 }
 
 function formatDate(iso: string): string {

@@ -147,3 +147,15 @@ describe('writeReport and the command line', () => {
     expect(result.stderr).toMatch(/no results at .*none\.json: run the benchmarks first/);
   });
 });
+
+describe('column order', () => {
+  test('a metric is followed by its tails (p90, p99, max) and the known metrics come first', async () => {
+    const base = { suite: 'cluster', scenario: 'load', transport: 'tcp' as const, nodes: 3, batch: 1000, samples: 1, spread: null };
+    const metrics = ['bytes-per-entry', 'commit-latency-max', 'zeta', 'commit-latency-p99', 'throughput', 'commit-latency', 'commit-latency-p90', 'messages-per-entry-min', 'messages-per-entry'];
+    const run = { ...syntheticRun(['other']), records: metrics.map((metric) => ({ ...base, metric, unit: 'x', value: 1 })) };
+    const { markdown } = await renderReport(run);
+    const head = markdown.split('\n').find((line) => line.startsWith('| Transport')) ?? '';
+    const columns = head.split('|').map((cell) => cell.trim().replace(/ \(x\)$/, '')).filter((cell) => cell !== '');
+    expect(columns).toEqual(['Transport', 'Nodes', 'Batch', 'throughput', 'commit-latency', 'commit-latency-p90', 'commit-latency-p99', 'commit-latency-max', 'messages-per-entry', 'messages-per-entry-min', 'bytes-per-entry', 'zeta']);
+  });
+});
