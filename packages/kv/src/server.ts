@@ -59,11 +59,13 @@ export type FollowerMode = 'forward' | 'redirect';
 /**
  * Bugs a test can plant to prove the linearizability check catches them. Never set outside tests.
  *  - stale-follower-reads: followers answer linearizable and lease reads from their local state.
+ *  - ack-before-commit: the leader acknowledges a put at once and proposes it 50 ms later (a
+ *    write-behind buffer): a put lost with a killed leader was acknowledged; the crash test must see it.
  */
-export type KvPlantedBug = 'stale-follower-reads';
+export type KvPlantedBug = 'stale-follower-reads' | 'ack-before-commit';
 
 /** Every planted bug, for argument validation. */
-export const kvPlantedBugs: readonly KvPlantedBug[] = ['stale-follower-reads'];
+export const kvPlantedBugs: readonly KvPlantedBug[] = ['stale-follower-reads', 'ack-before-commit'];
 
 /** Options of a KvServer. */
 export interface KvServerOptions {
@@ -435,6 +437,11 @@ export class KvServer {
   private async handleWrite(exchange: Exchange, write: KvWriteRequest, body: Buffer): Promise<void> {
     const stamp = this.sessionStamp(exchange.request);
     if (this.service.runtime.node.role !== 'leader') return this.toLeader(exchange, body);
+    if (this.options.plantedBug === 'ack-before-commit' && write.op === 'put') {
+      setTimeout(() => this.service.write(write, stamp).catch(() => undefined), 50);
+      const response: PutResponse = { key: write.key, previous: null, index: this.service.runtime.node.lastIndex };
+      return this.sendJson(exchange, 200, exchange.route === 'command' ? { type: 'SET', ...response } : response);
+    }
     let outcome: KvWriteOutcome;
     try {
       outcome = await this.service.write(write, stamp);

@@ -100,87 +100,131 @@ async function converge(cluster: LocalCluster, timeoutMs: number): Promise<Statu
   throw new Error(`nodes did not converge within ${timeoutMs} ms: ${JSON.stringify(last.map((s) => s && { id: s.id, role: s.role, term: s.term, commit: s.commit, applied: s.applied, lastIndex: s.lastIndex }))}`);
 }
 
+interface CrashRun {
+  readonly acknowledged: number;
+  readonly failed: number;
+  readonly leaderKills: number;
+  /** Per node: acknowledged writes missing from its committed WAL log. */
+  readonly missing: number[];
+  /** Sampled acknowledged keys that some node does not serve with the acknowledged value. */
+  readonly sampleMismatches: number;
+  readonly keyCounts: number[];
+  readonly sessionCounts: number[];
+  readonly firstIndexes: number[];
+  /** Indexes in the common WAL range whose entry bytes differ between nodes. */
+  readonly framesDiffer: number;
+  readonly commonRange: { readonly from: number; readonly to: number };
+  readonly commit: number;
+  readonly log: readonly string[];
+  /** The checker itself could fail: a write no client made, or another value, is reported missing. */
+  readonly checkerCanFail: boolean;
+}
+
+/** One crash run: load, kill -9 and restart `kills` times (the leader every `leaderEvery`-th kill), converge, read every WAL. */
+async function crashRun(options: { kills: number; leaderEvery: number; serveArguments?: readonly string[] }): Promise<CrashRun> {
+  const cluster = await LocalCluster.start({ nodes: 3, transport: 'tcp', durable: true, fsync: 'always', serveArguments: options.serveArguments ?? [] });
+  clusters.push(cluster);
+  const prng = new Prng(seed);
+  const acknowledged: Acknowledged[] = [];
+  const counts = { failed: 0 };
+  let running = true;
+  const clients = Array.from({ length: writerCount }, () => new KvClient({ endpoints: cluster.endpoints, attemptTimeoutMs: 2000, operationTimeoutMs: 8000 }));
+  const writers = clients.map((client, i) => writer(client, i + 1, () => running, acknowledged, counts));
+  const log: string[] = [];
+  let leaderKills = 0;
+  try {
+    await cluster.waitForLeader();
+    for (let k = 1; k <= options.kills; k++) {
+      const takeLeader = k % options.leaderEvery === 0;
+      const leader = takeLeader ? await cluster.waitForLeader(20_000) : await cluster.leader();
+      const target = takeLeader && leader !== 0 ? leader : 1 + prng.nextInt(3);
+      const wasLeader = target === leader;
+      if (wasLeader) leaderKills += 1;
+      const before = acknowledged.length;
+      await cluster.kill(target);
+      await sleep(100 + prng.nextInt(500));
+      await cluster.restart(target);
+      await cluster.waitForLeader(20_000);
+      await sleep(200 + prng.nextInt(600));
+      log.push(`kill ${k}: n${target}${wasLeader ? ' (leader)' : ''}, ${acknowledged.length - before} writes acknowledged meanwhile`);
+    }
+  } finally {
+    running = false;
+    await Promise.all(writers);
+    for (const client of clients) client.close();
+  }
+  const final = await converge(cluster, 30_000);
+
+  // State machines, read locally from each node for a sample of acknowledged keys.
+  const sample = acknowledged.length <= sampleKeysMax ? acknowledged : Array.from({ length: sampleKeysMax }, () => acknowledged[prng.nextInt(acknowledged.length)] as Acknowledged);
+  let sampleMismatches = 0;
+  for (const node of cluster.nodes) {
+    for (const { key, value } of sample) {
+      const answer = await requestJson(`${node.url}/v1/kv/${encodeURIComponent(key)}?consistency=stale`);
+      if (answer?.status !== 200 || (answer.body as { value: string }).value !== value) sampleMismatches += 1;
+    }
+  }
+
+  // Logs: stop the nodes cleanly, then read every WAL.
+  for (const node of cluster.nodes) await cluster.stopNode(node.id);
+  const wals = await Promise.all(cluster.nodes.map((node) => readWal(node.dataDirectory as string)));
+  const missingFrom = (puts: Map<string, string>, writes: readonly Acknowledged[]): number => writes.filter(({ key, value }) => puts.get(key) !== value).length;
+  const probe = acknowledged[0] as Acknowledged;
+  const checkerCanFail = missingFrom(wals[0]?.puts ?? new Map(), [{ key: 'never-written', value: 'x' }, { key: probe.key, value: `${probe.value}!` }]) === 2;
+  const from = Math.max(...wals.map((wal) => wal.firstIndex));
+  const to = Math.min(...wals.map((wal) => wal.lastIndex));
+  let framesDiffer = 0;
+  for (let index = from; index <= to; index++) {
+    const reference = wals[0]?.frames.get(index);
+    for (const wal of wals.slice(1)) if (reference === undefined || wal.frames.get(index)?.equals(reference) !== true) framesDiffer += 1;
+  }
+  return {
+    acknowledged: acknowledged.length,
+    failed: counts.failed,
+    leaderKills,
+    missing: wals.map((wal) => missingFrom(wal.puts, acknowledged)),
+    sampleMismatches,
+    keyCounts: final.map((status) => status.keys),
+    sessionCounts: final.map((status) => status.sessions),
+    firstIndexes: wals.map((wal) => wal.firstIndex),
+    framesDiffer,
+    commonRange: { from, to },
+    commit: final[0]?.commit ?? 0,
+    log,
+    checkerCanFail,
+  };
+}
+
 describe('crash test', () => {
   test(
     `3 tcp nodes, ${writerCount} writers, ${kills} x kill -9 (leader included) + restart: no acknowledged write lost, logs and machines equal`,
     async () => {
       const started = performance.now();
-      const cluster = await LocalCluster.start({ nodes: 3, transport: 'tcp', durable: true, fsync: 'always' });
-      clusters.push(cluster);
-      const prng = new Prng(seed);
-      const acknowledged: Acknowledged[] = [];
-      const counts = { failed: 0 };
-      let running = true;
-      const clients = Array.from({ length: writerCount }, () => new KvClient({ endpoints: cluster.endpoints, attemptTimeoutMs: 2000, operationTimeoutMs: 8000 }));
-      const writers = clients.map((client, i) => writer(client, i + 1, () => running, acknowledged, counts));
-      const log: string[] = [];
-      let leaderKills = 0;
-      try {
-        await cluster.waitForLeader();
-        for (let k = 1; k <= kills; k++) {
-          // Every third kill takes the leader: wait until one is known.
-          const leader = k % 3 === 0 ? await cluster.waitForLeader(20_000) : await cluster.leader();
-          const target = k % 3 === 0 && leader !== 0 ? leader : 1 + prng.nextInt(3);
-          const wasLeader = target === leader;
-          if (wasLeader) leaderKills += 1;
-          const before = acknowledged.length;
-          await cluster.kill(target);
-          await sleep(100 + prng.nextInt(500));
-          await cluster.restart(target);
-          await cluster.waitForLeader(20_000);
-          await sleep(200 + prng.nextInt(600));
-          log.push(`kill ${k}: n${target}${wasLeader ? ' (leader)' : ''}, ${acknowledged.length - before} writes acknowledged meanwhile`);
-        }
-      } finally {
-        running = false;
-        await Promise.all(writers);
-        for (const client of clients) client.close();
-      }
-      const final = await converge(cluster, 30_000);
-
-      // State machines: same counts, same values for a sample of keys, read locally from each node.
-      const keys = final.map((status) => status.keys);
-      expect(new Set(keys).size, `key counts ${keys.join(', ')}`).toBe(1);
-      expect(new Set(final.map((status) => status.sessions)).size).toBe(1);
-      const sample = acknowledged.length <= sampleKeysMax ? acknowledged : Array.from({ length: sampleKeysMax }, () => acknowledged[prng.nextInt(acknowledged.length)] as Acknowledged);
-      for (const node of cluster.nodes) {
-        for (const { key, value } of sample) {
-          const answer = await requestJson(`${node.url}/v1/kv/${encodeURIComponent(key)}?consistency=stale`);
-          expect(answer?.status, `n${node.id} ${key}`).toBe(200);
-          expect((answer?.body as { value: string }).value, `n${node.id} ${key}`).toBe(value);
-        }
-      }
-
-      // Logs: stop the nodes cleanly, then read every WAL.
-      for (const node of cluster.nodes) await cluster.stopNode(node.id);
-      const wals = await Promise.all(cluster.nodes.map((node) => readWal(node.dataDirectory as string)));
-      const missingFrom = (puts: Map<string, string>, writes: readonly Acknowledged[]): Acknowledged[] => writes.filter(({ key, value }) => puts.get(key) !== value);
-      // The comparison can fail: a write no client made, or one with another value, is reported.
-      const probe = acknowledged[0] as Acknowledged;
-      expect(missingFrom(wals[0]?.puts ?? new Map(), [{ key: 'never-written', value: 'x' }, { key: probe.key, value: `${probe.value}!` }])).toHaveLength(2);
-      for (const [i, wal] of wals.entries()) {
-        const node = cluster.nodes[i];
-        const missing = missingFrom(wal.puts, acknowledged);
-        // Writes below a snapshot are checked by the reads above; none is expected at this size.
-        expect(wal.firstIndex, `n${node?.id} compacted`).toBe(1);
-        expect(missing.slice(0, 5), `n${node?.id}: ${missing.length} acknowledged writes missing from the committed log`).toEqual([]);
-      }
-      const from = Math.max(...wals.map((wal) => wal.firstIndex));
-      const to = Math.min(...wals.map((wal) => wal.lastIndex));
-      expect(to).toBeGreaterThanOrEqual(final[0]?.commit ?? 0);
-      for (let index = from; index <= to; index++) {
-        const reference = wals[0]?.frames.get(index);
-        for (const wal of wals.slice(1)) expect(wal.frames.get(index)?.equals(reference as Buffer), `entry ${index} differs`).toBe(true);
-      }
-
+      const run = await crashRun({ kills, leaderEvery: 3 });
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       console.log(
-        `crash test seed ${seed}: ${kills} kills (${leaderKills} of the leader), ${acknowledged.length} writes acknowledged, ${counts.failed} refused or indeterminate, ` +
-          `final index ${final[0]?.commit}, WAL entries compared ${from}..${to}, ${seconds} s\n  ${log.join('\n  ')}`,
+        `crash test seed ${seed}: ${kills} kills (${run.leaderKills} of the leader), ${run.acknowledged} writes acknowledged, ${run.failed} refused or indeterminate, ` +
+          `final index ${run.commit}, WAL entries compared ${run.commonRange.from}..${run.commonRange.to}, ${seconds} s\n  ${run.log.join('\n  ')}`,
       );
-      expect(leaderKills).toBeGreaterThanOrEqual(Math.floor(kills / 3));
-      expect(acknowledged.length).toBeGreaterThan(kills * 10);
+      expect(run.checkerCanFail).toBe(true);
+      expect(new Set(run.keyCounts).size, `key counts ${run.keyCounts.join(', ')}`).toBe(1);
+      expect(new Set(run.sessionCounts).size).toBe(1);
+      expect(run.sampleMismatches).toBe(0);
+      // Writes below a snapshot are checked by the reads above; none is expected at this size.
+      expect(run.firstIndexes).toEqual([1, 1, 1]);
+      expect(run.missing, 'acknowledged writes missing from each committed log').toEqual([0, 0, 0]);
+      expect(run.commonRange.to).toBeGreaterThanOrEqual(run.commit);
+      expect(run.framesDiffer).toBe(0);
+      expect(run.leaderKills).toBeGreaterThanOrEqual(Math.floor(kills / 3));
+      expect(run.acknowledged).toBeGreaterThan(kills * 10);
     },
     60_000 + kills * 8_000,
   );
+
+  test('the crash test catches a planted bug: a leader acknowledging puts before a quorum holds them loses acknowledged writes', async () => {
+    const run = await crashRun({ kills: 3, leaderEvery: 1, serveArguments: ['--planted-bug', 'ack-before-commit'] });
+    console.log(`planted ack-before-commit: ${run.leaderKills} leader kills, ${run.acknowledged} acknowledged, missing per node ${run.missing.join(', ')}, sample mismatches ${run.sampleMismatches}`);
+    expect(run.leaderKills).toBeGreaterThanOrEqual(2);
+    expect(Math.min(...run.missing)).toBeGreaterThan(0);
+  }, 90_000);
 });
