@@ -28,11 +28,9 @@ import { type StorageFileSystem, WalStorage, inlineFileSystem, nodeFileSystem } 
 import { EtcdCluster, base64, findEtcd } from './etcd.js';
 import {
   type BenchRecord,
-  type BenchRun,
   type FsyncPolicy,
   downsample,
-  gitInfo,
-  machineInfo,
+  finishRun,
   referenceFor,
   repositoryRoot,
   summarize,
@@ -376,22 +374,7 @@ async function main(): Promise<void> {
     records.push(...recordsOf(group, etcd, etcdBinary?.version ?? null, durationSeconds));
   }
   notes.push('targets (fsync always): >= 3,000 puts/s with 1 connection, >= 30,000 puts/s with 256 connections');
-  const finishedAt = new Date();
-  const git = gitInfo();
-  const run: BenchRun = {
-    schema: 1,
-    mode: quick ? 'quick' : 'full',
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    durationMs: finishedAt.getTime() - startedAt.getTime(),
-    machine: machineInfo(),
-    node: process.version,
-    commit: git.commit,
-    dirty: git.dirty,
-    seeds: [],
-    notes,
-    records,
-  };
+  const run = finishRun({ mode: quick ? 'quick' : 'full', startedAt, notes, records });
   const written = writeRun(run, path.join(repositoryRoot, 'results', 'http'));
   console.log(table(groups, etcdBinary?.version ?? null));
   console.log(`fdatasync probe: median ${summarize(fsyncSamples).value.toFixed(0)} µs per durable append on this file system`);

@@ -266,6 +266,29 @@ export function gitInfo(directory: string = repositoryRoot): { readonly commit: 
 // Validation.
 
 /** validateRun's answer: the typed run, or every problem found (with its JSON path). */
+/**
+ * A run finished now: machine, Node version and commit read here, so every suite's entry point
+ * records them the same way.
+ */
+export function finishRun(parts: { readonly mode: BenchMode; readonly startedAt: Date; readonly seeds?: readonly number[]; readonly notes: readonly string[]; readonly records: readonly BenchRecord[] }): BenchRun {
+  const finishedAt = new Date();
+  const git = gitInfo();
+  return {
+    schema: 1,
+    mode: parts.mode,
+    startedAt: parts.startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - parts.startedAt.getTime(),
+    machine: machineInfo(),
+    node: process.version,
+    commit: git.commit,
+    dirty: git.dirty,
+    seeds: parts.seeds ?? [],
+    notes: parts.notes,
+    records: parts.records,
+  };
+}
+
 export type RunValidation = { readonly ok: true; readonly run: BenchRun } | { readonly ok: false; readonly errors: readonly string[] };
 
 /** Problems reported at most, so a badly broken file gives a readable answer. */

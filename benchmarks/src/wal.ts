@@ -19,7 +19,7 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { KvClient, LocalCluster } from '@raftlab/kv';
-import { type BenchRecord, type BenchRun, type FsyncPolicy, downsample, gitInfo, machineInfo, referenceFor, repositoryRoot, summarize, writeRun } from './results.js';
+import { type BenchRecord, type FsyncPolicy, downsample, finishRun, referenceFor, repositoryRoot, summarize, writeRun } from './results.js';
 
 function argument(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -155,22 +155,7 @@ async function main(): Promise<void> {
     });
     console.log(`kv put fsync=${fsync}: ${throughput.value.toFixed(0)} puts/s [${throughput.spread?.min.toFixed(0)}..${throughput.spread?.max.toFixed(0)}], latency p50 ${latency.value.toFixed(2)} ms p99 ${p99.toFixed(2)} ms (${note})`);
   }
-  const finishedAt = new Date();
-  const git = gitInfo();
-  const run: BenchRun = {
-    schema: 1,
-    mode: quick ? 'quick' : 'full',
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    durationMs: finishedAt.getTime() - startedAt.getTime(),
-    machine: machineInfo(),
-    node: process.version,
-    commit: git.commit,
-    dirty: git.dirty,
-    seeds: [],
-    notes,
-    records,
-  };
+  const run = finishRun({ mode: quick ? 'quick' : 'full', startedAt, notes, records });
   const written = writeRun(run, path.join(repositoryRoot, 'results', 'wal'));
   console.log(`wrote ${written.runPath}${written.report.ok ? ` and ${written.report.markdownPath}` : ` (report: ${written.report.reason})`}`);
 }

@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type BenchRun, gitInfo, machineInfo, repositoryRoot, writeRun } from '../results.js';
+import { finishRun, repositoryRoot, writeRun } from '../results.js';
 import { type ClusterTransport, runProcessCluster } from './process-cluster.js';
 
 async function main(): Promise<void> {
@@ -53,25 +53,10 @@ async function main(): Promise<void> {
     profileDirectory,
     log: (line) => console.error(line),
   });
-  const finishedAt = new Date();
   const unclean = result.processes.filter((exit) => exit.killed || exit.exitCode !== 0);
   const notes = [...result.notes];
   if (unclean.length > 0) notes.push(`node processes that did not exit cleanly: ${unclean.map((exit) => `${exit.transport}/${exit.id} code ${exit.exitCode} signal ${exit.signal}`).join(', ')}`);
-  const git = gitInfo();
-  const run: BenchRun = {
-    schema: 1,
-    mode: quick ? 'quick' : 'full',
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    durationMs: finishedAt.getTime() - startedAt.getTime(),
-    machine: machineInfo(),
-    node: process.version,
-    commit: git.commit,
-    dirty: git.dirty,
-    seeds: [],
-    notes,
-    records: result.records,
-  };
+  const run = finishRun({ mode: quick ? 'quick' : 'full', startedAt, notes, records: result.records });
   if (values.json === true) console.log(JSON.stringify(run, null, 2));
   else console.log(result.summary);
   for (const note of notes) console.error(`note: ${note}`);

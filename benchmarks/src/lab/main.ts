@@ -18,7 +18,7 @@ import { DirectCluster } from '../core/direct-cluster.js';
 import { runMicro } from '../core/micro.js';
 import { runProbe } from '../core/probe.js';
 import { runPeers } from '../peers.js';
-import { type BenchRecord, type BenchRun, gitInfo, knownMetrics, machineInfo, repositoryRoot, summarize, writeRun } from '../results.js';
+import { type BenchRecord, type BenchRun, finishRun, gitInfo, knownMetrics, machineInfo, repositoryRoot, summarize, writeRun } from '../results.js';
 import { measureElectionTicks, runtimeElectionTimeoutTicks } from './election-ticks.js';
 import { type LabOptions, type LabPlan, LabUsageError, labPlan, labUsage, parseLabArguments, suiteDescriptions } from './options.js';
 import { runProcessClusterHook } from './process-cluster-hook.js';
@@ -302,21 +302,7 @@ export async function runLab(options: LabOptions): Promise<number> {
   progress.log(`bench: ${plan.mode} run of ${plan.suites.join(', ')} on ${machineInfo().cpuModel}, Node ${process.version}, commit ${git.commit}${git.dirty ? ' (dirty)' : ''}, seed ${plan.seed}`);
   await runSuites(plan, collector, progress);
   progress.finish('done');
-  const finishedAt = new Date();
-  const run: BenchRun = {
-    schema: 1,
-    mode: plan.mode,
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    durationMs: finishedAt.getTime() - startedAt.getTime(),
-    machine: machineInfo(),
-    node: process.version,
-    commit: git.commit,
-    dirty: git.dirty,
-    seeds: [...collector.seeds].sort((a, b) => a - b),
-    notes: [...runNotes(plan), ...collector.notes],
-    records: collector.records,
-  };
+  const run = finishRun({ mode: plan.mode, startedAt, seeds: [...collector.seeds].sort((a, b) => a - b), notes: [...runNotes(plan), ...collector.notes], records: collector.records });
   const outDir = options.outDir === null ? path.join(repositoryRoot, 'results') : path.resolve(options.outDir);
   const written = writeRun(run, outDir);
   const out = (line: string): void => {
