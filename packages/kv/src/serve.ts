@@ -47,6 +47,8 @@ export interface KvServeOptions {
   readonly proposalTimeoutMs: number;
   readonly readTimeoutMs: number;
   readonly leaseDriftMargin: number;
+  /** Compact the log once this many applied entries are held (null: the runtime's default, 50,000). */
+  readonly compactEntries: number | null;
   readonly plantedBug: KvPlantedBug | null;
 }
 
@@ -122,6 +124,8 @@ Options:
   --proposal-timeout-ms N      write deadline before 503 no-quorum (default 2000)
   --read-timeout-ms N          read deadline before 503 no-quorum (default 2000)
   --lease-drift-margin F       share of the election timeout lease reads give up to clock drift (default 0.2)
+  --compact-entries N          snapshot and compact the log once N applied entries are held
+                               (default 50000; also at 64 MiB of log)
   --planted-bug NAME           test only: ${kvPlantedBugs.join(', ')}
   -h, --help                   show this help
 `;
@@ -225,6 +229,7 @@ export function parseServeArguments(commandLine: readonly string[], environment:
     proposalTimeoutMs: integerArgument('--proposal-timeout-ms', values['proposal-timeout-ms'], 2000, 1, 3_600_000),
     readTimeoutMs: integerArgument('--read-timeout-ms', values['read-timeout-ms'], 2000, 1, 3_600_000),
     leaseDriftMargin: margin,
+    compactEntries: values['compact-entries'] === undefined ? null : integerArgument('--compact-entries', values['compact-entries'], 50_000, 1, 1_000_000_000),
     plantedBug: values['planted-bug'] === undefined ? null : choiceArgument('--planted-bug', values['planted-bug'], kvPlantedBugs, kvPlantedBugs[0] as KvPlantedBug),
   };
 }
@@ -255,6 +260,7 @@ function parseServeCommandLine(commandLine: readonly string[]) {
       'proposal-timeout-ms': { type: 'string' },
       'read-timeout-ms': { type: 'string' },
       'lease-drift-margin': { type: 'string' },
+      'compact-entries': { type: 'string' },
       'planted-bug': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -293,6 +299,7 @@ export async function serve(options: KvServeOptions, logger: Logger = createLogg
     ...(storage === undefined ? {} : { storage }),
     raft: { electionTimeoutTicks: options.electionTimeoutTicks, heartbeatTicks: options.heartbeatTicks },
     tickIntervalMs: options.tickIntervalMs,
+    ...(options.compactEntries === null ? {} : { compaction: { entriesMin: options.compactEntries, bytesMin: 64 * 1024 * 1024 } }),
     proposalTimeoutMs: options.proposalTimeoutMs,
     readTimeoutMs: options.readTimeoutMs,
     leaseDriftMargin: options.leaseDriftMargin,

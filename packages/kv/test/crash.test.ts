@@ -8,6 +8,7 @@
  * last index, and the state machines agree (same key and session counts, same values for a sample
  * of keys read locally from each node). RAFTLAB_CRASH_SEED replays the nemesis's choices.
  */
+import { readFileSync } from 'node:fs';
 import { EntryReader, Prng, entryKindCode } from '@raftlab/core';
 import { WalStorage } from '@raftlab/storage';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -116,13 +117,15 @@ interface CrashRun {
   readonly commonRange: { readonly from: number; readonly to: number };
   readonly commit: number;
   readonly log: readonly string[];
+  /** Snapshots the nodes installed from a leader, counted in their logs. */
+  readonly snapshotInstalls: number;
   /** The checker itself could fail: a write no client made, or another value, is reported missing. */
   readonly checkerCanFail: boolean;
 }
 
 /** One crash run: load, kill -9 and restart `kills` times (the leader every `leaderEvery`-th kill), converge, read every WAL. */
-async function crashRun(options: { kills: number; leaderEvery: number; serveArguments?: readonly string[] }): Promise<CrashRun> {
-  const cluster = await LocalCluster.start({ nodes: 3, transport: 'tcp', durable: true, fsync: 'always', serveArguments: options.serveArguments ?? [] });
+async function crashRun(options: { kills: number; leaderEvery: number; serveArguments?: readonly string[]; readEveryKey?: boolean }): Promise<CrashRun> {
+  const cluster = await LocalCluster.start({ nodes: 3, transport: 'tcp', durable: true, fsync: 'always', logLevel: 'info', serveArguments: options.serveArguments ?? [] });
   clusters.push(cluster);
   const prng = new Prng(seed);
   const acknowledged: Acknowledged[] = [];
@@ -156,7 +159,7 @@ async function crashRun(options: { kills: number; leaderEvery: number; serveArgu
   const final = await converge(cluster, 30_000);
 
   // State machines, read locally from each node for a sample of acknowledged keys.
-  const sample = acknowledged.length <= sampleKeysMax ? acknowledged : Array.from({ length: sampleKeysMax }, () => acknowledged[prng.nextInt(acknowledged.length)] as Acknowledged);
+  const sample = options.readEveryKey === true || acknowledged.length <= sampleKeysMax ? acknowledged : Array.from({ length: sampleKeysMax }, () => acknowledged[prng.nextInt(acknowledged.length)] as Acknowledged);
   let sampleMismatches = 0;
   for (const node of cluster.nodes) {
     for (const { key, value } of sample) {
@@ -167,6 +170,7 @@ async function crashRun(options: { kills: number; leaderEvery: number; serveArgu
 
   // Logs: stop the nodes cleanly, then read every WAL.
   for (const node of cluster.nodes) await cluster.stopNode(node.id);
+  const snapshotInstalls = cluster.nodes.reduce((total, node) => total + readFileSync(node.logPath, 'utf8').split('snapshot installed from the leader').length - 1, 0);
   const wals = await Promise.all(cluster.nodes.map((node) => readWal(node.dataDirectory as string)));
   const missingFrom = (puts: Map<string, string>, writes: readonly Acknowledged[]): number => writes.filter(({ key, value }) => puts.get(key) !== value).length;
   const probe = acknowledged[0] as Acknowledged;
@@ -191,6 +195,7 @@ async function crashRun(options: { kills: number; leaderEvery: number; serveArgu
     commonRange: { from, to },
     commit: final[0]?.commit ?? 0,
     log,
+    snapshotInstalls,
     checkerCanFail,
   };
 }
@@ -220,6 +225,18 @@ describe('crash test', () => {
     },
     60_000 + kills * 8_000,
   );
+
+  test('with a small compaction threshold the nodes snapshot, restart from snapshots and install them after kill -9; every acknowledged write reads back', async () => {
+    const run = await crashRun({ kills: 4, leaderEvery: 2, serveArguments: ['--compact-entries', '300'], readEveryKey: true });
+    console.log(`compaction crash run seed ${seed}: ${run.leaderKills} leader kills, ${run.acknowledged} acknowledged, first WAL indexes ${run.firstIndexes.join(', ')}, ${run.snapshotInstalls} snapshots installed from a leader, WAL entries compared ${run.commonRange.from}..${run.commonRange.to}\n  ${run.log.join('\n  ')}`);
+    expect(run.firstIndexes.every((index) => index > 1), 'every node compacted its log').toBe(true);
+    expect(run.snapshotInstalls, 'a restarted node behind the compacted prefix installed a snapshot').toBeGreaterThan(0);
+    expect(run.acknowledged).toBeGreaterThan(600);
+    expect(run.sampleMismatches, 'acknowledged writes not served with their value by some node').toBe(0);
+    expect(new Set(run.keyCounts).size, `key counts ${run.keyCounts.join(', ')}`).toBe(1);
+    expect(new Set(run.sessionCounts).size).toBe(1);
+    expect(run.framesDiffer).toBe(0);
+  }, 90_000);
 
   test('the crash test catches a planted bug: a leader acknowledging puts before a quorum holds them loses acknowledged writes', async () => {
     const run = await crashRun({ kills: 3, leaderEvery: 1, serveArguments: ['--planted-bug', 'ack-before-commit'] });

@@ -126,6 +126,8 @@ export interface RuntimeCounters {
   messagesReceived: number;
   entriesApplied: number;
   compactions: number;
+  /** Snapshots received from a leader and installed (the state machine restored from them). */
+  snapshotsInstalled: number;
 }
 
 interface Batch<Result> {
@@ -231,6 +233,7 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
     messagesReceived: 0,
     entriesApplied: 0,
     compactions: 0,
+    snapshotsInstalled: 0,
   };
 
   private constructor(options: RuntimeOptions<Result>, node: RaftNode, storage: Storage) {
@@ -622,6 +625,8 @@ export class RaftRuntime<Result = unknown> extends EventEmitter<RuntimeEvents> {
     }
     if (ready.snapshot !== null) {
       this.stateMachine.restore(ready.snapshot.data);
+      this.counters.snapshotsInstalled += 1;
+      this.logger.info({ index: ready.snapshot.index, term: ready.snapshot.term }, 'snapshot installed from the leader');
       this.failPendingThrough(ready.snapshot.index);
     }
     if (!sendFirst) this.send(ready.messages);
