@@ -17,20 +17,25 @@
  */
 import { fileURLToPath } from 'node:url';
 
-/** One deterministic workload of the gate. */
-export interface CheckWorkload {
-  /** Unique, stable: the key of its baseline entry. */
+/**
+ * A built script run as its own process, by the gate (under valgrind) or by `pnpm profile`. For
+ * the gate, `name` is the key of its baseline entry and `args` are part of the baseline (changing
+ * them requires a new baseline); for profiles, `name` is the command-line and output file name.
+ */
+export interface ScriptWorkload {
   readonly name: string;
   /** Absolute path of the built .js entry point. */
   readonly script: string;
-  /** Command-line arguments (part of the baseline: changing them requires a new baseline). */
   readonly args: readonly string[];
-  /** One line for the gate's table and docs. */
+  /** One line for the gate's table, `pnpm profile --list` and docs. */
   readonly description: string;
 }
 
-function built(relative: string): string {
-  // This module runs from benchmarks/dist, beside the workloads it names.
+/** One deterministic workload of the gate. */
+export type CheckWorkload = ScriptWorkload;
+
+/** The absolute path of a built script beside this module (both run from benchmarks/dist). */
+export function builtScript(relative: string): string {
   return fileURLToPath(new URL(relative, import.meta.url));
 }
 
@@ -38,19 +43,19 @@ function built(relative: string): string {
 export const checkWorkloads: readonly CheckWorkload[] = [
   {
     name: 'core-memory-3',
-    script: built('./workloads/memory-cluster.js'),
+    script: builtScript('./workloads/memory-cluster.js'),
     args: ['--nodes', '3', '--batches', '100', '--batch', '1000', '--entry-bytes', '16', '--election-trials', '10'],
     description: '3 RaftNodes, messages handed over in memory: 100 batches of 1000 16-byte entries, 10 cold-start elections',
   },
   {
     name: 'core-memory-5',
-    script: built('./workloads/memory-cluster.js'),
+    script: builtScript('./workloads/memory-cluster.js'),
     args: ['--nodes', '5', '--batches', '50', '--batch', '1000', '--entry-bytes', '16', '--election-trials', '10'],
     description: '5 RaftNodes, messages handed over in memory: 50 batches of 1000 16-byte entries, 10 cold-start elections',
   },
   {
     name: 'elections-5',
-    script: built('./lab/election-ticks.js'),
+    script: builtScript('./lab/election-ticks.js'),
     args: ['--nodes', '5', '--trials', '30', '--seed', '20260101'],
     description: '5 simulated nodes (runtime timeouts, pre-vote, check-quorum): ticks to elect from cold start and after leader loss, 30 fixed seeds',
   },

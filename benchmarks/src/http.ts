@@ -18,7 +18,7 @@
  * Results go to results/http/ (a BenchRun of suite 'http'; latest.json, latest.md) and to stdout.
  * --profile runs every node with --cpu-prof (profiles in results/profiles/http-<time>/).
  */
-import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +26,7 @@ import { encodeEntry, framesOf } from '@raftlab/core';
 import { type LoadResult, LocalCluster, quantile, runLoad } from '@raftlab/kv';
 import { type StorageFileSystem, WalStorage, inlineFileSystem, nodeFileSystem } from '@raftlab/storage';
 import { EtcdCluster, base64, findEtcd } from './etcd.js';
+import { fsyncProbeMicros } from './fsync-probe.js';
 import {
   type BenchRecord,
   type FsyncPolicy,
@@ -94,25 +95,6 @@ function pooledSamples(group: MeasurementGroup): Float64Array {
   return pooled.sort();
 }
 
-/** Microseconds per fdatasync of a small append on the temporary directory's file system. */
-function fsyncProbe(count = 200): number[] {
-  const directory = mkdtempSync(path.join(os.tmpdir(), 'raftlab-fsync-'));
-  const fd = openSync(path.join(directory, 'probe'), 'w');
-  const bytes = Buffer.alloc(128, 1);
-  const samples: number[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const started = performance.now();
-      writeSync(fd, bytes);
-      fdatasyncSync(fd);
-      samples.push((performance.now() - started) * 1000);
-    }
-  } finally {
-    closeSync(fd);
-    rmSync(directory, { recursive: true, force: true });
-  }
-  return samples;
-}
 
 /** The WAL configurations the save probe compares: I/O mode x preallocation. */
 const walProbeConfigs: readonly { readonly name: string; readonly files: () => StorageFileSystem; readonly preallocateBytes: number }[] = [
@@ -316,7 +298,7 @@ async function main(): Promise<void> {
     notes.push(`CPU profiles of every node in ${path.relative(repositoryRoot, profileDirectory)}`);
   }
 
-  const fsyncSamples = fsyncProbe();
+  const fsyncSamples = fsyncProbeMicros();
   const records: BenchRecord[] = [
     {
       suite: 'http',

@@ -15,10 +15,11 @@
  * and noisy: read medians with their spread, against the in-run references.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { KvClient, LocalCluster } from '@raftlab/kv';
+import { fsyncProbeMicros } from './fsync-probe.js';
 import { type BenchRecord, type FsyncPolicy, downsample, finishRun, referenceFor, repositoryRoot, summarize, writeRun } from './results.js';
 
 function argument(name: string): string | undefined {
@@ -34,25 +35,6 @@ const clientCount = Number(argument('clients') ?? 8);
 const policies = (argument('fsync') ?? 'always,batch,none').split(',') as FsyncPolicy[];
 const valueText = 'v'.repeat(64);
 
-/** Milliseconds per write + fdatasync of a small append on the temporary directory's file system. */
-function fsyncProbe(count = 200): number[] {
-  const directory = mkdtempSync(path.join(os.tmpdir(), 'raftlab-fsync-'));
-  const fd = openSync(path.join(directory, 'probe'), 'w');
-  const bytes = Buffer.alloc(128, 1);
-  const samples: number[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const started = performance.now();
-      writeSync(fd, bytes);
-      fdatasyncSync(fd);
-      samples.push(performance.now() - started);
-    }
-  } finally {
-    closeSync(fd);
-    rmSync(directory, { recursive: true, force: true });
-  }
-  return samples;
-}
 
 /** Runs the storage micro benchmark in a child process and returns its records. */
 function storageRecords(): BenchRecord[] {
@@ -124,7 +106,7 @@ async function main(): Promise<void> {
   const records: BenchRecord[] = [];
   console.error('wal: storage micro benchmark...');
   records.push(...storageRecords());
-  const probe = fsyncProbe();
+  const probe = fsyncProbeMicros().map((micros) => micros / 1000);
   const probeMedian = summarize(probe).value;
   console.log(`fdatasync of a 128-byte append: median ${probeMedian.toFixed(3)} ms over ${probe.length}`);
   records.push({ suite: 'wal', scenario: 'disk: write + fdatasync of 128 B', transport: 'none', nodes: 0, batch: 1, metric: 'fsync-latency', unit: 'ms', ...summarize(probe), distribution: downsample(probe) });
