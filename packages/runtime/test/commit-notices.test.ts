@@ -10,7 +10,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import type { NodeId } from '@raftlab/core';
 import { CounterMachine, RaftRuntime } from '../src/index.js';
-import { LoopbackHub } from './loopback.js';
+import { LoopbackHub, waitFor } from './loopback.js';
 
 const running: RaftRuntime<number>[] = [];
 
@@ -34,21 +34,12 @@ async function cluster(
   return { hub, nodes };
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** Runs `count` proposals one after another at the leader; returns the empty appends the leader sent meanwhile. */
 async function emptyAppendsDuringProposals(holdCommitNotices: boolean, count: number): Promise<{ emptyAppends: number; nodes: RaftRuntime<number>[] }> {
   // Ticks of 50 ms: 20 proposals one after another finish well within a few ticks.
   const { hub, nodes } = await cluster(holdCommitNotices, 50);
-  const leader = await waitFor('a leader', () => nodes.find((node) => node.node.role === 'leader'));
+  const leader = await waitFor('a leader', () => nodes.find((node) => node.node.role === 'leader'), 10_000);
   await leader.propose(new Uint8Array([1]));
   let emptyAppends = 0;
   hub.filter = (message) => {
@@ -72,7 +63,7 @@ describe('commit notices', () => {
   test('an idle follower learns the last commit from the held notice, without waiting for a heartbeat, and applies it', async () => {
     // Heartbeats every 10 ticks of 50 ms: the followers must apply long before the next one.
     const { hub, nodes } = await cluster(true, 50, { heartbeatTicks: 10, electionTimeoutTicks: 20 });
-    const leader = await waitFor('a leader', () => nodes.find((node) => node.node.role === 'leader'));
+    const leader = await waitFor('a leader', () => nodes.find((node) => node.node.role === 'leader'), 10_000);
     await leader.propose(new Uint8Array([1]));
     let heartbeats = 0;
     hub.filter = (message) => {

@@ -9,7 +9,7 @@ import { afterEach, expect, test } from 'vitest';
 import type { NodeId, RemoteMessage } from '@raftlab/core';
 import { MemoryStorage, type ReadyToSave } from '@raftlab/storage';
 import { CounterMachine, RaftRuntime } from '../src/index.js';
-import { LoopbackHub } from './loopback.js';
+import { LoopbackHub, waitFor } from './loopback.js';
 
 const running: RaftRuntime<number>[] = [];
 
@@ -40,15 +40,6 @@ class GatedStorage extends MemoryStorage {
   }
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 async function start(hub: LoopbackHub, id: NodeId, storage: GatedStorage, electionTimeoutTicks: number): Promise<RaftRuntime<number>> {
   const runtime = await RaftRuntime.start({
@@ -68,14 +59,14 @@ test("a leader's appends reach the followers while its own log write is still pe
   const hub = new LoopbackHub();
   const storages = [new GatedStorage(), new GatedStorage(), new GatedStorage()];
   const nodes = await Promise.all(storages.map((storage, i) => start(hub, i + 1, storage, i === 0 ? 10 : 100)));
-  const leader = await waitFor('node 1 to lead', () => (nodes[0]?.node.role === 'leader' ? nodes[0] : undefined));
+  const leader = await waitFor('node 1 to lead', () => (nodes[0]?.node.role === 'leader' ? nodes[0] : undefined), 5000, 2);
   await leader.propose(new Uint8Array([1]));
   const leaderStorage = storages[0] as GatedStorage;
   leaderStorage.hold = (ready) => ready.entries.count > 0;
   const pending = leader.propose(new Uint8Array([2]));
   const target = leader.node.lastIndex + 1;
   // The followers persist the entry although the leader's own write has not completed.
-  await waitFor('the followers to store the entry', () => (nodes.slice(1).every((node) => node.node.stableIndex >= target) ? true : undefined));
+  await waitFor('the followers to store the entry', () => (nodes.slice(1).every((node) => node.node.stableIndex >= target) ? true : undefined), 5000, 2);
   expect(leaderStorage.held).toBe(1);
   expect(leader.node.stableIndex).toBeLessThan(target);
   leaderStorage.release();
@@ -92,11 +83,11 @@ test("a candidate's vote requests leave only after its new term and vote are per
   const storages = [new GatedStorage(), new GatedStorage(), new GatedStorage()];
   (storages[0] as GatedStorage).hold = (ready) => ready.hardState !== null && ready.hardState.term > 0;
   const nodes = await Promise.all(storages.map((storage, i) => start(hub, i + 1, storage, i === 0 ? 10 : 1000)));
-  await waitFor('node 1 to campaign', () => ((storages[0] as GatedStorage).held > 0 ? true : undefined));
+  await waitFor('node 1 to campaign', () => ((storages[0] as GatedStorage).held > 0 ? true : undefined), 5000, 2);
   await new Promise((resolve) => setTimeout(resolve, 50));
   expect(nodes[0]?.node.role).toBe('candidate');
   expect(votesSent).toEqual([]);
   (storages[0] as GatedStorage).release();
-  await waitFor('node 1 to lead', () => (nodes[0]?.node.role === 'leader' ? true : undefined));
+  await waitFor('node 1 to lead', () => (nodes[0]?.node.role === 'leader' ? true : undefined), 5000, 2);
   expect(votesSent.length).toBeGreaterThan(0);
 });

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import type { NodeId } from '@raftlab/core';
 import { CounterMachine, RaftRuntime, RuntimeError } from '../src/index.js';
-import { LoopbackHub } from './loopback.js';
+import { LoopbackHub, waitFor } from './loopback.js';
 
 const running: RaftRuntime<number>[] = [];
 
@@ -37,15 +37,6 @@ async function cluster(size: number, hub = new LoopbackHub()): Promise<{ hub: Lo
   return { hub, nodes };
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 function leaderOf(nodes: Map<NodeId, RaftRuntime<number>>): RaftRuntime<number> | undefined {
   const leaders = [...nodes.values()].filter((node) => !node.isStopped && node.node.role === 'leader');
