@@ -7,24 +7,34 @@
  * histogram is whole milliseconds). An fdatasync probe on the same file system records what one
  * durable write costs on this machine, the floor under every durable figure.
  *
- *   pnpm bench:http [--quick] [--duration S] [--connections 1,64,256] [--fsync always,batch,none]
- *                   [--repeat N] [--no-etcd] [--profile]
+ * The ceiling comes from the same run: a null HTTP server (null-http-main.ts, a forked process with a
+ * plain node:http server that reads the body and answers a put-sized JSON body, with no replication
+ * and no disk I/O) gets the same puts at each connection count. With autocannon on the same machine
+ * no Node HTTP service can answer faster, so every put-throughput record (raftlab's and etcd's) has
+ * it as its reference, and the table gives raftlab's puts as a percentage of it. A share that falls as
+ * connections grow points at the KV's own work per request, not at HTTP or the load generator.
  *
- * --repeat N runs the whole comparison N times, alternating systems (etcd, then raftlab per policy,
- * each on a fresh cluster), so that a noisy neighbour on the shared machine hits both alike. Each
- * throughput record is the median of the N runs with their min/p25/p75/max as its spread; each
- * latency record pools the per-response samples of all N runs.
+ *   pnpm bench:http [--quick] [--duration S] [--connections 1,64,256] [--fsync always,batch,none]
+ *                   [--repeat N] [--no-etcd] [--profile] [--help]
+ *
+ * --repeat N runs the whole comparison N times, alternating systems (etcd, the null server, then
+ * raftlab per policy, each on a fresh cluster or process), so that a noisy neighbour on the shared
+ * machine hits all alike. Each throughput record is the median of the N runs with their
+ * min/p25/p75/max as its spread; each latency record pools the per-response samples of all N runs.
+ * A bad flag prints `bench:http: <problem>` and the usage line and exits 2 (cli-args.ts).
  *
  * Results go to results/http/ (a BenchRun of suite 'http'; latest.json, latest.md) and to stdout.
  * --profile runs every node with --cpu-prof (profiles in results/profiles/http-<time>/).
  */
+import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { encodeEntry, framesOf } from '@raftlab/core';
 import { type LoadResult, LocalCluster, quantile, runLoad } from '@raftlab/kv';
 import { type StorageFileSystem, WalStorage, inlineFileSystem, nodeFileSystem } from '@raftlab/storage';
+import { choiceListOption, parseCommandLine, usageFailure, wholeNumberOption } from './cli-args.js';
 import { EtcdCluster, base64, findEtcd } from './etcd.js';
 import { fsyncProbeMicros } from './fsync-probe.js';
 import {
@@ -41,10 +51,14 @@ import {
 /** The operations measured. */
 type Operation = 'put' | 'get';
 
+/** The systems measured: raftlab, etcd and the null HTTP server (the ceiling). */
+type System = 'raftlab' | 'etcd' | 'null-http';
+
 /** One measured configuration. */
 interface Measurement {
-  readonly system: 'raftlab' | 'etcd';
-  readonly fsync: FsyncPolicy;
+  readonly system: System;
+  /** Null for the null server, which writes nothing. */
+  readonly fsync: FsyncPolicy | null;
   readonly op: Operation;
   readonly connections: number;
   readonly result: LoadResult;
@@ -56,7 +70,7 @@ const benchKey = 'bench';
 /** The measurements of one configuration across repeats. */
 interface MeasurementGroup {
   readonly system: Measurement['system'];
-  readonly fsync: FsyncPolicy;
+  readonly fsync: FsyncPolicy | null;
   readonly op: Operation;
   readonly connections: number;
   readonly results: LoadResult[];
@@ -186,9 +200,76 @@ async function measureEtcd(binary: { path: string; version: string }, connection
   }
 }
 
-function recordsOf(group: MeasurementGroup, etcd: MeasurementGroup | undefined, etcdVersion: string | null, durationSeconds: number): BenchRecord[] {
+/** The null server's entry point, built next to this file. */
+const nullHttpMainPath = fileURLToPath(new URL('./null-http-main.js', import.meta.url));
+/** How long the null server may take to listen, and to exit once disconnected. */
+const nullHttpStartDeadlineMs = 10_000;
+const nullHttpStopDeadlineMs = 2000;
+
+/**
+ * The ceiling: the same puts (method, body, headers, durations, connection counts, warm-up) as
+ * measureRaftlab, at a null HTTP server in its own process (null-http-main.ts).
+ */
+async function measureNullHttp(connections: readonly number[], durationSeconds: number): Promise<Measurement[]> {
+  const child = fork(nullHttpMainPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const port = await Promise.race([
+      new Promise<number>((resolve) => child.once('message', (message: { port: number }) => resolve(message.port))),
+      exited.then(() => Promise.reject(new Error(`the null HTTP server exited before listening (${nullHttpMainPath})`))),
+      new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`the null HTTP server did not listen within ${nullHttpStartDeadlineMs} ms`)), nullHttpStartDeadlineMs))),
+    ]);
+    clearTimeout(timer);
+    if (!(Number.isInteger(port) && port > 0)) throw new Error(`the null HTTP server reported port ${String(port)}`);
+    const url = `http://127.0.0.1:${port}/v1/kv/${benchKey}`;
+    const put = (count: number, seconds: number): Promise<LoadResult> =>
+      runLoad({ url, method: 'PUT', body: valueText, headers: { 'content-type': 'text/plain' }, connections: count, durationSeconds: seconds });
+    await put(64, 2); // the same warm-up as the KV's
+    const measurements: Measurement[] = [];
+    for (const count of connections) {
+      console.error(`null-http put c=${count}...`);
+      measurements.push({ system: 'null-http', fsync: null, op: 'put', connections: count, result: await put(count, durationSeconds) });
+    }
+    return measurements;
+  } finally {
+    clearTimeout(timer);
+    if (child.connected) child.disconnect();
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, nullHttpStopDeadlineMs))]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+/** The name of a system in records and in the table. */
+function systemName(system: System, etcdVersion: string | null): string {
+  switch (system) {
+    case 'raftlab':
+      return 'raftlab';
+    case 'etcd':
+      return `etcd-${etcdVersion ?? '3.4'}`;
+    case 'null-http':
+      return 'null-http';
+    default: {
+      const unknown: never = system;
+      throw new Error(`unknown system ${String(unknown)}`);
+    }
+  }
+}
+
+/** The group of `system` measured with the same operation and connection count as `group`. */
+function peerGroup(groups: readonly MeasurementGroup[], group: MeasurementGroup, system: System, op: Operation = group.op): MeasurementGroup | undefined {
+  return groups.find((other) => other.system === system && other.op === op && other.connections === group.connections);
+}
+
+/**
+ * The records of one group: throughput (median of the runs) and pooled latency. Put throughput, of
+ * raftlab and of etcd, takes the null server's puts at the same connection count as its reference
+ * (the ceiling); raftlab's gets take etcd's gets, when etcd ran, and raftlab's puts name etcd's
+ * figure in their note (a record has one reference, and the ceiling is the one present in every run).
+ */
+function recordsOf(group: MeasurementGroup, groups: readonly MeasurementGroup[], etcdVersion: string | null, durationSeconds: number): BenchRecord[] {
   const { system, fsync, op, connections, results } = group;
-  const name = system === 'raftlab' ? 'raftlab' : `etcd-${etcdVersion ?? '3.4'}`;
+  const name = systemName(system, etcdVersion);
   const scenario = `${name} ${op} c=${connections}`;
   let ok = 0;
   let non2xx = 0;
@@ -199,22 +280,32 @@ function recordsOf(group: MeasurementGroup, etcd: MeasurementGroup | undefined, 
     errors += result.errors;
   }
   const runs = results.length === 1 ? '' : ` (median of ${results.length} runs: ${results.map((result) => result.throughputPerSecond.toFixed(0)).join(', ')} requests/s)`;
-  const note = `${durationSeconds} s of autocannon at the leader, ${connections} connection(s), ${valueText.length}-byte values; ${non2xx} non-2xx, ${errors} errors${runs}`;
+  const target = system === 'null-http' ? 'a null HTTP server (node:http, no replication, no disk I/O)' : 'the leader';
   const throughputPerSecond = medianThroughput(group);
+  const etcd = system === 'raftlab' ? peerGroup(groups, group, 'etcd') : undefined;
   const etcdThroughput = etcd === undefined ? 0 : medianThroughput(etcd);
+  const ceiling = op === 'put' && system !== 'null-http' ? peerGroup(groups, group, 'null-http', 'put') : undefined;
+  const ceilingThroughput = ceiling === undefined ? 0 : medianThroughput(ceiling);
+  const etcdName = `${systemName('etcd', etcdVersion)} ${op} c=${connections}`;
+  const versusEtcd = op === 'put' && etcdThroughput > 0 ? `; ${etcdName}: ${etcdThroughput.toFixed(0)} requests/s, ratio ${(throughputPerSecond / etcdThroughput).toFixed(2)}` : '';
+  const note = `${durationSeconds} s of autocannon at ${target}, ${connections} connection(s), ${valueText.length}-byte values; ${non2xx} non-2xx, ${errors} errors${runs}${versusEtcd}`;
+  let reference: BenchRecord['reference'];
+  if (ceilingThroughput > 0) reference = referenceFor(throughputPerSecond, `null-http put c=${connections}, same run`, ceilingThroughput, 'requests/s');
+  else if (op === 'get' && etcdThroughput > 0) reference = referenceFor(throughputPerSecond, etcdName, etcdThroughput, 'requests/s');
+  const nodes = system === 'null-http' ? 1 : 3;
   const throughput: BenchRecord = {
     suite: 'http',
     scenario,
     transport: 'tcp',
-    nodes: 3,
+    nodes,
     batch: 1,
     metric: `${op}-throughput`,
     unit: 'requests/s',
     ...summarize(results.map((result) => result.throughputPerSecond)),
-    fsync,
+    ...(fsync === null ? {} : { fsync }),
     checksum: String(ok),
     note,
-    ...(etcdThroughput === 0 ? {} : { reference: referenceFor(throughputPerSecond, `etcd-${etcdVersion ?? '3.4'} ${op} c=${connections}`, etcdThroughput, 'requests/s') }),
+    ...(reference === undefined ? {} : { reference }),
   };
   const records = [throughput];
   const pooled = pooledSamples(group);
@@ -224,13 +315,13 @@ function recordsOf(group: MeasurementGroup, etcd: MeasurementGroup | undefined, 
       suite: 'http',
       scenario,
       transport: 'tcp',
-      nodes: 3,
+      nodes,
       batch: 1,
       metric: 'latency',
       unit: 'µs',
       ...summarize(samples),
       distribution: downsample(samples),
-      fsync,
+      ...(fsync === null ? {} : { fsync }),
       checksum: String(ok),
       note: `per-response latency of the 2xx answers${results.length === 1 ? '' : ` pooled over ${results.length} runs`}; p99 ${quantile(pooled, 0.99).toFixed(0)} µs, p99.9 ${quantile(pooled, 0.999).toFixed(0)} µs`,
     });
@@ -238,17 +329,34 @@ function recordsOf(group: MeasurementGroup, etcd: MeasurementGroup | undefined, 
   return records;
 }
 
+/**
+ * With --repeat, the range of a group's per-run shares of the ceiling, each run paired with the null
+ * server's run of the same repeat (the two met the same neighbours); empty for a single run.
+ */
+function pairedShares(group: MeasurementGroup, ceiling: MeasurementGroup): string {
+  if (group.results.length < 2 || group.results.length !== ceiling.results.length) return '';
+  const shares = group.results.map((result, run) => (100 * result.throughputPerSecond) / (ceiling.results[run] as LoadResult).throughputPerSecond);
+  return ` [${Math.min(...shares).toFixed(1)}-${Math.max(...shares).toFixed(1)}]`;
+}
+
+/**
+ * The terminal table, one row per group. `of null-http` is a put's median as a percentage of the null
+ * server's median at the same connection count (the ceiling), with the range of the per-run paired
+ * shares in brackets under --repeat; `vs etcd` is raftlab over etcd.
+ */
 function table(groups: readonly MeasurementGroup[], etcdVersion: string | null): string {
-  const header = ['system', 'fsync', 'op', 'conns', 'runs', 'req/s (median)', 'min-max', 'p50 µs', 'p90 µs', 'p99 µs', 'non-2xx', 'errors', 'vs etcd'];
+  const header = ['system', 'fsync', 'op', 'conns', 'runs', 'req/s (median)', 'min-max', 'p50 µs', 'p90 µs', 'p99 µs', 'non-2xx', 'errors', 'of null-http', 'vs etcd'];
   const rows = groups.map((group) => {
-    const etcd = groups.find((other) => other.system === 'etcd' && other.op === group.op && other.connections === group.connections);
+    const etcd = peerGroup(groups, group, 'etcd');
+    const ceiling = group.op === 'put' && group.system !== 'null-http' ? peerGroup(groups, group, 'null-http', 'put') : undefined;
     const pooled = pooledSamples(group);
     const throughputs = group.results.map((result) => result.throughputPerSecond);
     const median = medianThroughput(group);
     const etcdMedian = etcd === undefined ? 0 : medianThroughput(etcd);
+    const ceilingMedian = ceiling === undefined ? 0 : medianThroughput(ceiling);
     return [
-      group.system === 'etcd' ? `etcd ${etcdVersion ?? ''}`.trim() : 'raftlab',
-      group.fsync,
+      group.system === 'etcd' ? `etcd ${etcdVersion ?? ''}`.trim() : group.system,
+      group.fsync ?? '-',
       group.op,
       String(group.connections),
       String(group.results.length),
@@ -259,6 +367,7 @@ function table(groups: readonly MeasurementGroup[], etcdVersion: string | null):
       quantile(pooled, 0.99).toFixed(0),
       String(group.results.reduce((sum, result) => sum + result.non2xx, 0)),
       String(group.results.reduce((sum, result) => sum + result.errors, 0)),
+      ceiling === undefined || ceilingMedian <= 0 ? '' : `${((100 * median) / ceilingMedian).toFixed(1)}%${pairedShares(group, ceiling)}`,
       group.system === 'raftlab' && etcdMedian > 0 ? `${(median / etcdMedian).toFixed(2)}x` : '',
     ];
   });
@@ -266,30 +375,40 @@ function table(groups: readonly MeasurementGroup[], etcdVersion: string | null):
   return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column] as number)).join('  ').trimEnd()).join('\n');
 }
 
+/** bench:http's flags. */
+const httpCommand = {
+  program: 'bench:http',
+  usage: '[--quick] [--duration S] [--connections 1,64,256] [--fsync always,batch,none] [--repeat N] [--no-etcd] [--profile] [--help]',
+  help: [
+    '  --quick          2 s per figure and fsync always only (default: 10 s, every policy)',
+    '  --duration S     seconds of load per figure (whole number)',
+    '  --connections L  comma-separated connection counts (default 1,64,256)',
+    '  --fsync L        raftlab fsync policies, comma-separated: always, batch, none',
+    '  --repeat N       run the whole comparison N times, alternating systems; report medians',
+    '  --no-etcd        skip etcd even when it is installed',
+    '  --profile        run every raftlab node with --cpu-prof (results/profiles/http-<time>/)',
+    '',
+    'Every run also measures a null HTTP server (the ceiling) with the same puts.',
+  ].join('\n'),
+  options: {
+    quick: { type: 'boolean' },
+    duration: { type: 'string' },
+    connections: { type: 'string' },
+    fsync: { type: 'string' },
+    repeat: { type: 'string' },
+    'no-etcd': { type: 'boolean' },
+    profile: { type: 'boolean' },
+  },
+} as const;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean' },
-      duration: { type: 'string' },
-      connections: { type: 'string' },
-      fsync: { type: 'string' },
-      repeat: { type: 'string' },
-      'no-etcd': { type: 'boolean' },
-      profile: { type: 'boolean' },
-    },
-  });
-  const repeat = Number(values.repeat ?? 1);
-  if (!(Number.isInteger(repeat) && repeat >= 1)) throw new Error(`--repeat must be a positive whole number, got ${values.repeat}`);
+  const values = parseCommandLine(httpCommand);
   const quick = values.quick === true;
-  const durationSeconds = Number(values.duration ?? (quick ? 2 : 10));
-  if (!(Number.isInteger(durationSeconds) && durationSeconds >= 1)) throw new Error(`--duration must be a whole number of seconds, got ${values.duration}`);
-  const connections = (values.connections ?? '1,64,256').split(',').map((part) => {
-    const count = Number(part);
-    if (!(Number.isInteger(count) && count >= 1)) throw new Error(`--connections: ${part} is not a positive integer`);
-    return count;
-  });
-  const policies = (values.fsync ?? (quick ? 'always' : 'always,batch,none')).split(',') as FsyncPolicy[];
-  for (const policy of policies) if (!['always', 'batch', 'none'].includes(policy)) throw new Error(`--fsync: ${policy} is not always, batch or none`);
+  const repeat = wholeNumberOption(httpCommand, 'repeat', values.repeat, 1);
+  const durationSeconds = wholeNumberOption(httpCommand, 'duration', values.duration, quick ? 2 : 10);
+  const connections = (values.connections ?? '1,64,256').split(',').map((part) => wholeNumberOption(httpCommand, 'connections', part, 1));
+  if (new Set(connections).size !== connections.length) usageFailure(httpCommand, `--connections: ${JSON.stringify(values.connections)} names a count twice`);
+  const policies = choiceListOption<FsyncPolicy>(httpCommand, 'fsync', values.fsync, ['always', 'batch', 'none'], quick ? ['always'] : ['always', 'batch', 'none']);
   const startedAt = new Date();
   const notes: string[] = [];
   const profileDirectory = values.profile === true ? path.join(repositoryRoot, 'results', 'profiles', `http-${startedAt.toISOString().replace(/[:.]/g, '')}`) : null;
@@ -346,15 +465,14 @@ async function main(): Promise<void> {
         notes.push(`etcd skipped: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
+    measurements.push(...(await measureNullHttp(connections, durationSeconds)));
     for (const policy of policies) measurements.push(...(await measureRaftlab(policy, connections, durationSeconds, run === 1 ? profileDirectory : null)));
   }
-  if (repeat > 1) notes.push(`${repeat} runs, alternating etcd and raftlab; throughput is the median run (spread: min, p25, p75, max of the runs), latency pools every run's samples`);
+  if (repeat > 1) notes.push(`${repeat} runs, alternating etcd, the null HTTP server and raftlab; throughput is the median run (spread: min, p25, p75, max of the runs), latency pools every run's samples`);
+  notes.push('null-http: a plain node:http server in its own process (no replication, no disk I/O) given the same puts, the ceiling of any Node HTTP service under this load generator on this machine; put-throughput records take it as their reference');
 
   const groups = groupMeasurements(measurements);
-  for (const group of groups) {
-    const etcd = group.system === 'raftlab' ? groups.find((other) => other.system === 'etcd' && other.op === group.op && other.connections === group.connections) : undefined;
-    records.push(...recordsOf(group, etcd, etcdBinary?.version ?? null, durationSeconds));
-  }
+  for (const group of groups) records.push(...recordsOf(group, groups, etcdBinary?.version ?? null, durationSeconds));
   notes.push('targets (fsync always): >= 3,000 puts/s with 1 connection, >= 30,000 puts/s with 256 connections');
   const run = finishRun({ mode: quick ? 'quick' : 'full', startedAt, notes, records });
   const written = writeRun(run, path.join(repositoryRoot, 'results', 'http'));

@@ -1,5 +1,5 @@
 /**
- * The WAL suite: `pnpm bench:wal [--quick] [--size small|large] [--duration S] [--clients N] [--fsync always,batch,none]`.
+ * The WAL suite: `pnpm bench:wal [--quick] [--size small|large] [--duration S] [--clients N] [--fsync always,batch,none] [--help]`.
  *
  *  1. The storage micro benchmark (packages/storage/dist/bench.js, run as a child process): WAL
  *     append MB/s and entries/s per fsync policy beside a raw sequential write of the same bytes with
@@ -12,27 +12,46 @@
  *
  * The run goes to results/wal/ (a BenchRun of suite 'wal': <timestamp>-<commit>.json, latest.json,
  * latest.md). Policy `none` is not durable and is marked so on its records. The machine is shared
- * and noisy: read medians with their spread, against the in-run references.
+ * and noisy: read medians with their spread, against the in-run references. A bad flag prints
+ * `bench:wal: <problem>` and the usage line and exits 2 (cli-args.ts), before anything is measured.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { KvClient, LocalCluster } from '@raftlab/kv';
+import { choiceListOption, choiceOption, parseCommandLine, wholeNumberOption } from './cli-args.js';
 import { fsyncProbeMicros } from './fsync-probe.js';
 import { type BenchRecord, type FsyncPolicy, downsample, finishRun, referenceFor, repositoryRoot, summarize, writeRun } from './results.js';
 
-function argument(name: string): string | undefined {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : undefined;
-}
+/** bench:wal's flags. */
+const walCommand = {
+  program: 'bench:wal',
+  usage: '[--quick] [--size small|large] [--duration S] [--clients N] [--fsync always,batch,none] [--help]',
+  help: [
+    '  --quick       small storage benchmark, 4 s of KV puts per policy after 1 s of warm-up',
+    '  --size        storage micro benchmark size (default: large, or small with --quick)',
+    '  --duration S  seconds of KV puts measured per fsync policy (whole number; default 10, 4 with --quick)',
+    '  --clients N   closed-loop KV clients (default 8)',
+    '  --fsync L     fsync policies, comma-separated: always, batch, none (default all three)',
+  ].join('\n'),
+  options: {
+    quick: { type: 'boolean' },
+    size: { type: 'string' },
+    duration: { type: 'string' },
+    clients: { type: 'string' },
+    fsync: { type: 'string' },
+  },
+} as const;
 
-const quick = process.argv.includes('--quick');
-const size = argument('size') ?? (quick ? 'small' : 'large');
-const durationSeconds = Number(argument('duration') ?? (quick ? 4 : 10));
+// Parsed before anything runs, so a mistyped flag costs nothing.
+const values = parseCommandLine(walCommand);
+const quick = values.quick === true;
+const size = choiceOption(walCommand, 'size', values.size, ['small', 'large'], quick ? 'small' : 'large');
+const durationSeconds = wholeNumberOption(walCommand, 'duration', values.duration, quick ? 4 : 10);
 const warmupSeconds = quick ? 1 : 2;
-const clientCount = Number(argument('clients') ?? 8);
-const policies = (argument('fsync') ?? 'always,batch,none').split(',') as FsyncPolicy[];
+const clientCount = wholeNumberOption(walCommand, 'clients', values.clients, 8);
+const policies = choiceListOption<FsyncPolicy>(walCommand, 'fsync', values.fsync, ['always', 'batch', 'none'], ['always', 'batch', 'none']);
 const valueText = 'v'.repeat(64);
 
 
@@ -135,7 +154,7 @@ async function main(): Promise<void> {
       fsync,
       note,
     });
-    console.log(`kv put fsync=${fsync}: ${throughput.value.toFixed(0)} puts/s [${throughput.spread?.min.toFixed(0)}..${throughput.spread?.max.toFixed(0)}], latency p50 ${latency.value.toFixed(2)} ms p99 ${p99.toFixed(2)} ms (${note})`);
+    console.log(`kv put fsync=${fsync}: ${throughput.value.toFixed(0)} puts/s${throughput.spread === null ? '' : ` [${throughput.spread.min.toFixed(0)}..${throughput.spread.max.toFixed(0)}]`}, latency p50 ${latency.value.toFixed(2)} ms p99 ${p99.toFixed(2)} ms (${note})`);
   }
   const run = finishRun({ mode: quick ? 'quick' : 'full', startedAt, notes, records });
   const written = writeRun(run, path.join(repositoryRoot, 'results', 'wal'));

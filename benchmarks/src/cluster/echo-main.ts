@@ -1,8 +1,10 @@
 /**
- * The echo process of the loopback round-trip probe (process-cluster.ts): a TCP server on
- * 127.0.0.1 that writes back every chunk it reads, with TCP_NODELAY. It reports its port over IPC
- * and exits when the driver disconnects. A round trip through it is the least a commit can cost
- * (leader -> follower -> leader), measured in the same run as the cluster.
+ * The echo process of the latency floor probes (process-cluster.ts): a TCP server on 127.0.0.1
+ * that writes back every chunk it reads, with TCP_NODELAY. It reports its port over IPC and exits
+ * when the driver disconnects. The round-trip probe forks one (leader -> follower -> leader); the
+ * fan-out probe forks two and writes to both, as a leader of three nodes does, because a commit
+ * waits for the first of two followers, not for one follower alone. Both run in the same run as
+ * the cluster.
  */
 import { createServer } from 'node:net';
 

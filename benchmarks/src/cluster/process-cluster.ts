@@ -4,9 +4,12 @@
  * (node-main.ts), and this driver, which talks to them over IPC only for control (protocol.ts).
  *
  * Per transport it measures, in this order:
- *  1. the in-run references, in this process before the nodes start (so nothing competes with
- *     them): the core's in-process direct-delivery throughput (benchmarks/src/core, the same 3
- *     RaftNodes and batches with no runtime, sockets or processes) and the speed-of-light probe;
+ *  1. the in-run references, before the nodes start (so nothing competes with them): two latency
+ *     floors, a 64-byte loopback round trip to one echo process and the same message written to
+ *     two echo processes (a leader's fan-out to two followers; its first answer is the floor of a
+ *     3-node commit and the commit latency's reference), then, in this process, the core's
+ *     in-process direct-delivery throughput (benchmarks/src/core, the same 3 RaftNodes and
+ *     batches with no runtime, sockets or processes) and the speed-of-light probe;
  *  2. throughput: the leader runs a closed loop of `batchesInflightMax` batches of `batch`
  *     commands; entries committed and applied at the leader per second over `windows` timed
  *     windows after a warm-up (median with p25/p75 over windows);
@@ -21,13 +24,13 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { connect } from 'node:net';
+import { type Socket, connect } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { frameBytes } from '@raftlab/core';
 import { runProbe } from '../core/probe.js';
 import { runCoreThroughput } from '../core/throughput.js';
-import { type BenchRecord, downsample, knownMetrics, messagesPerEntryMin, quantileOfSorted, referenceFor, summarize } from '../results.js';
+import { type BenchRecord, type Summary, downsample, knownMetrics, messagesPerEntryMin, quantileOfSorted, referenceFor, summarize } from '../results.js';
 import type { ClusterTransport, LatencyReport, NodeReply, NodeRequest, NodeStatus, ThroughputReport } from './protocol.js';
 
 export type { ClusterTransport } from './protocol.js';
@@ -108,6 +111,12 @@ export interface TransportMeasurement {
   readonly probeReference: number | null;
   /** Median loopback TCP round trip between two Node processes, µs, measured just before. */
   readonly roundTripReference: number | null;
+  /**
+   * Medians of the two-follower fan-out probe, µs, measured just before: until the first answer
+   * (the floor of a 3-node commit from the leader's point of view) and until both answers.
+   */
+  readonly fanOutFirstReference: number | null;
+  readonly fanOutBothReference: number | null;
 }
 
 /** Everything runProcessCluster measured. */
@@ -269,49 +278,151 @@ async function waitForCatchUp(channels: readonly NodeChannel[], leaderId: number
   }
 }
 
+/** Bytes of the probes' message: about one small append or response frame. */
+export const probeMessageBytes = 64;
+
+/** Echo processes one probe may fork (the fan-out probe needs two, one per follower of a 3-node cluster). */
+const echoProcessesMax = 4;
+
+/** Per-answer deadline of a probe sample: an echo that takes this long has stopped. */
+const echoAnswerDeadlineMs = 5000;
+
+/** One forked echo process (echo-main.ts) and this process's TCP connection to it. */
+export interface EchoConnection {
+  readonly child: ChildProcess;
+  readonly socket: Socket;
+}
+
 /**
- * The latency reference: round trips of a 64-byte message between this process and an echo process
- * over loopback TCP (TCP_NODELAY), one at a time, `gapMs` apart (as the commit latency samples, so
- * both wake sleeping processes alike), in microseconds. A commit needs at least one such round trip
- * (leader -> follower -> leader) plus the work at both ends.
+ * Forks `count` echo processes, connects to each over loopback TCP with TCP_NODELAY, and runs `use`
+ * with the connections; then, whatever happened, destroys the sockets, disconnects the children
+ * (they exit on disconnect) and kills by pid any that has not exited within stopDeadlineMs. Both
+ * probes go through here, so they differ only in how many echoes they wait for.
+ */
+export async function withEchoProcesses<T>(count: number, use: (connections: readonly EchoConnection[]) => Promise<T>): Promise<T> {
+  if (!(Number.isSafeInteger(count) && count >= 1 && count <= echoProcessesMax)) {
+    throw new RangeError(`echo processes: count must be an integer in [1, ${echoProcessesMax}], got ${count}`);
+  }
+  const children = Array.from({ length: count }, () => fork(echoMainPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const exits = children.map((child) => new Promise<void>((resolve) => child.once('exit', () => resolve())));
+  const sockets: Socket[] = [];
+  try {
+    const ports = await Promise.all(
+      children.map((child, i) =>
+        withDeadline(
+          new Promise<number>((resolve) => child.once('message', (message: { port: number }) => resolve(message.port))),
+          startDeadlineMs,
+          `echo process ${i + 1} of ${count} did not start listening`,
+        ),
+      ),
+    );
+    for (const [i, port] of ports.entries()) {
+      const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+      sockets.push(socket);
+      await withDeadline(
+        new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject)),
+        startDeadlineMs,
+        `no connection to echo process ${i + 1} of ${count}`,
+      );
+    }
+    return await use(children.map((child, i) => ({ child, socket: sockets[i] as Socket })));
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    for (const child of children) if (child.connected) child.disconnect();
+    await Promise.all(
+      children.map(async (child, i) => {
+        const exited = exits[i] as Promise<void>;
+        await Promise.race([exited, sleep(stopDeadlineMs)]);
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGKILL');
+        await exited;
+      }),
+    );
+  }
+}
+
+/** What the fan-out probe measured, per sample, in microseconds from the first write. */
+export interface FanOutSamples {
+  /** Until the first echo was complete (one follower's answer: a 3-node quorum with the leader). */
+  readonly firstMicros: number[];
+  /** Until every echo was complete. Invariant: firstMicros[i] <= bothMicros[i]. */
+  readonly bothMicros: number[];
+}
+
+/**
+ * The probes' sampling loop: per sample, writes the message to every connection one after the
+ * other, as a leader sends an append to each follower in one Ready cycle, and times the first and
+ * the last complete echo from just before the first write. Samples are `gapMs` apart, as the commit
+ * latency samples, so both wake sleeping processes alike; the first `warmupSamples` are dropped.
+ */
+async function timeEchoes(connections: readonly EchoConnection[], samples: number, warmupSamples: number, gapMs: number): Promise<FanOutSamples> {
+  if (!(Number.isSafeInteger(samples) && samples >= 1)) throw new RangeError(`probe samples must be a positive integer, got ${samples}`);
+  if (!(Number.isSafeInteger(warmupSamples) && warmupSamples >= 0)) throw new RangeError(`probe warm-up samples must be an integer >= 0, got ${warmupSamples}`);
+  if (!(Number.isFinite(gapMs) && gapMs >= 0)) throw new RangeError(`probe gap must be a number >= 0, got ${gapMs}`);
+  const message = Buffer.alloc(probeMessageBytes, 7);
+  const firstMicros: number[] = [];
+  const bothMicros: number[] = [];
+  // Bytes each connection still owes of the current sample's echo.
+  const owed = connections.map(() => 0);
+  let unanswered = 0;
+  let started = 0;
+  let first = 0;
+  let settle: { resolve: () => void; reject: (error: Error) => void } | null = null;
+  const fail = (error: Error): void => {
+    settle?.reject(error);
+    settle = null;
+  };
+  for (const [i, { socket }] of connections.entries()) {
+    socket.on('data', (chunk: Buffer) => {
+      const left = (owed[i] as number) - chunk.length;
+      owed[i] = left;
+      if (left > 0) return;
+      const micros = (performance.now() - started) * 1000;
+      if (left < 0) {
+        fail(new Error(`echo process ${i + 1} sent back ${-left} bytes more than it was sent`));
+        return;
+      }
+      if (unanswered === connections.length) first = micros;
+      unanswered--;
+      if (unanswered > 0) return;
+      firstMicros.push(first);
+      bothMicros.push(micros);
+      settle?.resolve();
+      settle = null;
+    });
+    socket.on('error', (error) => fail(new Error(`echo connection ${i + 1}: ${error.message}`)));
+    socket.on('close', () => fail(new Error(`echo connection ${i + 1} closed during the probe`)));
+  }
+  for (let sample = 0; sample < warmupSamples + samples; sample++) {
+    const answered = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    owed.fill(message.length);
+    unanswered = connections.length;
+    started = performance.now();
+    for (const { socket } of connections) socket.write(message);
+    await withDeadline(answered, echoAnswerDeadlineMs, `an echo process stopped answering (sample ${sample + 1}, ${unanswered} of ${connections.length} answers missing)`);
+    if (gapMs > 0) await sleep(gapMs);
+  }
+  return { firstMicros: firstMicros.slice(warmupSamples), bothMicros: bothMicros.slice(warmupSamples) };
+}
+
+/**
+ * The latency reference: round trips of a 64-byte message between this process and one echo
+ * process over loopback TCP (TCP_NODELAY), one at a time, `gapMs` apart, in microseconds. A commit
+ * needs at least one such round trip (leader -> follower -> leader) plus the work at both ends.
  */
 export async function runRoundTripProbe(samples = 2000, warmupSamples = 200, gapMs = 0): Promise<number[]> {
-  const child = fork(echoMainPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    const port = await withDeadline(
-      new Promise<number>((resolve) => child.once('message', (message: { port: number }) => resolve(message.port))),
-      startDeadlineMs,
-      'the echo process did not start listening',
-    );
-    const socket = connect({ host: '127.0.0.1', port, noDelay: true });
-    await withDeadline(new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject)), startDeadlineMs, 'no connection to the echo process');
-    const message = Buffer.alloc(64, 7);
-    const micros: number[] = [];
-    let pending = 0;
-    let started = 0;
-    let done: () => void = () => undefined;
-    socket.on('data', (chunk: Buffer) => {
-      pending -= chunk.length;
-      if (pending > 0) return;
-      micros.push((performance.now() - started) * 1000);
-      done();
-    });
-    for (let i = 0; i < warmupSamples + samples; i++) {
-      const answered = new Promise<void>((resolve) => (done = resolve));
-      pending = message.length;
-      started = performance.now();
-      socket.write(message);
-      await withDeadline(answered, 5000, 'the echo process stopped answering');
-      if (gapMs > 0) await sleep(gapMs);
-    }
-    socket.destroy();
-    return micros.slice(warmupSamples);
-  } finally {
-    if (child.connected) child.disconnect();
-    await Promise.race([exited, sleep(stopDeadlineMs)]);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
+  const timed = await withEchoProcesses(1, (connections) => timeEchoes(connections, samples, warmupSamples, gapMs));
+  return timed.bothMicros;
+}
+
+/**
+ * The floor of a 3-node commit as the leader sees it: the same 64-byte message written to two echo
+ * processes (two followers) one after the other, timed to the first complete answer (the quorum's
+ * second vote) and to both. Three processes take part, as in the cluster, so on a machine with
+ * fewer free cores than that the first answer also pays for the scheduling a commit pays for.
+ */
+export async function runFanOutProbe(samples = 2000, warmupSamples = 200, gapMs = 0): Promise<FanOutSamples> {
+  return withEchoProcesses(2, (connections) => timeEchoes(connections, samples, warmupSamples, gapMs));
 }
 
 interface ResolvedOptions {
@@ -358,7 +469,7 @@ async function measureTransport(
   profileDirectory: string | null,
   processes: ProcessExit[],
   log: (line: string) => void,
-): Promise<Omit<TransportMeasurement, 'coreReference' | 'probeReference' | 'roundTripReference'>> {
+): Promise<Omit<TransportMeasurement, 'coreReference' | 'probeReference' | 'roundTripReference' | 'fanOutFirstReference' | 'fanOutBothReference'>> {
   if (profileDirectory !== null) mkdirSync(profileDirectory, { recursive: true });
   const nodes = Array.from({ length: options.nodes }, (_, i) => spawnNode(i + 1, options.nodes, transport, options, profileDirectory));
   const channels = nodes.map((node) => new NodeChannel(node));
@@ -410,6 +521,9 @@ async function measureTransport(
     processes.push(...(await stopNodes(channels, transport)));
   }
 }
+
+/** The reference of the commit latency record: the honest floor of a 3-node commit at the leader. */
+const fanOutReferenceName = 'two-follower fan-out over loopback TCP, first answer, p50 (same run)';
 
 function recordsOf(measurement: TransportMeasurement, options: ResolvedOptions): { records: BenchRecord[]; line: string } {
   const { transport, throughput, latency } = measurement;
@@ -483,12 +597,15 @@ function recordsOf(measurement: TransportMeasurement, options: ResolvedOptions):
       ...knownMetrics.commitLatency,
       ...summary,
       distribution: downsample(samplesMs),
-      ...(measurement.roundTripReference === null
+      ...(measurement.fanOutFirstReference === null
         ? {}
-        : { reference: referenceFor(summary.value, 'loopback TCP round trip between two Node processes, p50 (same run)', measurement.roundTripReference / 1000, 'ms') }),
+        : { reference: referenceFor(summary.value, fanOutReferenceName, measurement.fanOutFirstReference / 1000, 'ms') }),
       checksum,
       note:
         `propose -> committed and applied at the leader; p90 ${p90.toFixed(0)} µs, p99 ${p99.toFixed(0)} µs; ` +
+        (measurement.roundTripReference === null
+          ? ''
+          : `${((summary.value * 1000) / measurement.roundTripReference).toFixed(2)}x the loopback round trip to one echo process (p50 ${measurement.roundTripReference.toFixed(0)} µs, same run); `) +
         `phase medians: to first send ${latency.phasesMicros.toFirstSend.toFixed(0)} µs, sends ${latency.phasesMicros.sending.toFixed(0)} µs, ` +
         `to first response ${latency.phasesMicros.toFirstResponse.toFixed(0)} µs, to applied ${latency.phasesMicros.responseToApplied.toFixed(0)} µs` +
         `${transport === 'tcp' ? `; target p50 <= ${processClusterTargets.tcpCommitLatencyP50Micros} µs` : ''}; ${latency.failures} failed`,
@@ -498,9 +615,15 @@ function recordsOf(measurement: TransportMeasurement, options: ResolvedOptions):
     const followerCpu = measurement.followerCpuMicros
       .map((micros, i) => `${(micros / count).toFixed(0)} (system ${((measurement.followerSystemCpuMicros[i] as number) / count).toFixed(0)})`)
       .join(' and ');
-    const roundTrip = measurement.roundTripReference === null ? '' : ` = ${((summary.value * 1000) / measurement.roundTripReference).toFixed(2)}x the loopback round trip ${measurement.roundTripReference.toFixed(0)} µs`;
+    const floors = [
+      measurement.roundTripReference === null ? null : `${((summary.value * 1000) / measurement.roundTripReference).toFixed(2)}x the loopback round trip ${measurement.roundTripReference.toFixed(0)} µs`,
+      measurement.fanOutFirstReference === null
+        ? null
+        : `${((summary.value * 1000) / measurement.fanOutFirstReference).toFixed(2)}x the two-follower fan-out floor ${measurement.fanOutFirstReference.toFixed(0)} µs (first answer)`,
+    ].filter((floor) => floor !== null);
+    const roundTrip = floors.length === 0 ? '' : ` = ${floors.join(', ')}`;
     latencyLine =
-      `commit latency p50 ${(summary.value * 1000).toFixed(0)} µs${roundTrip}, p90 ${p90.toFixed(0)} µs, p99 ${p99.toFixed(0)} µs (${count} samples${transport === 'tcp' ? `; target p50 <= ${processClusterTargets.tcpCommitLatencyP50Micros} µs` : ''}); ` +
+      `commit latency p50 ${(summary.value * 1000).toFixed(0)} µs (p25 ${quantileOfSorted(sortedMicros, 0.25).toFixed(0)}, p75 ${quantileOfSorted(sortedMicros, 0.75).toFixed(0)})${roundTrip}, p90 ${p90.toFixed(0)} µs, p99 ${p99.toFixed(0)} µs (${count} samples${transport === 'tcp' ? `; target p50 <= ${processClusterTargets.tcpCommitLatencyP50Micros} µs` : ''}); ` +
       `${(latency.messages / count).toFixed(2)} messages per proposal\n     ` +
       `phases (medians): propose -> first send ${phases.toFirstSend.toFixed(0)} µs, sends ${phases.sending.toFixed(0)} µs, ` +
       `-> first response ${phases.toFirstResponse.toFixed(0)} µs, -> applied ${phases.responseToApplied.toFixed(0)} µs; CPU per proposal: leader ${(latency.cpuMicros / count).toFixed(0)} µs (system ${(latency.systemCpuMicros / count).toFixed(0)}), followers ${followerCpu} µs`;
@@ -540,13 +663,17 @@ export async function runProcessCluster(options: ProcessClusterOptions = {}): Pr
     let coreReference: number | null = null;
     let probeReference: number | null = null;
     let roundTripReference: number | null = null;
+    let fanOutFirstReference: number | null = null;
+    let fanOutBothReference: number | null = null;
+    let floorsLine: string | null = null;
     if (options.skipReferences !== true) {
-      log(`${transport}: in-run references (loopback round trip)`);
-      const roundTrips = summarize(await runRoundTripProbe(Math.min(2000, Math.max(200, resolved.latencySamples)), 200, resolved.latencyGapMs));
+      const probeSamples = Math.min(2000, Math.max(200, resolved.latencySamples));
+      log(`${transport}: in-run references (loopback round trip, two-follower fan-out)`);
+      const roundTrips = summarize(await runRoundTripProbe(probeSamples, 200, resolved.latencyGapMs));
       roundTripReference = roundTrips.value;
       records.push({
         suite: processClusterSuite,
-        scenario: `reference before ${transport}: 64-byte round trip to an echo process over loopback TCP (${resolved.latencyGapMs} ms apart)`,
+        scenario: `reference before ${transport}: ${probeMessageBytes}-byte round trip to an echo process over loopback TCP (${resolved.latencyGapMs} ms apart)`,
         transport: 'tcp',
         nodes: 2,
         batch: 1,
@@ -554,6 +681,38 @@ export async function runProcessCluster(options: ProcessClusterOptions = {}): Pr
         unit: 'µs',
         ...roundTrips,
       });
+      const fanOut = await runFanOutProbe(probeSamples, 200, resolved.latencyGapMs);
+      const fanOutFirst = summarize(fanOut.firstMicros);
+      const fanOutBoth = summarize(fanOut.bothMicros);
+      fanOutFirstReference = fanOutFirst.value;
+      fanOutBothReference = fanOutBoth.value;
+      const fanOutBase = {
+        suite: processClusterSuite,
+        scenario: `reference before ${transport}: ${probeMessageBytes}-byte message to two echo processes, written one after the other, over loopback TCP (${resolved.latencyGapMs} ms apart)`,
+        transport: 'tcp',
+        nodes: 3,
+        batch: 1,
+        unit: 'µs',
+      } as const;
+      records.push({
+        ...fanOutBase,
+        metric: 'fan-out-first-answer-latency',
+        ...fanOutFirst,
+        reference: referenceFor(fanOutFirst.value, 'loopback round trip to one echo process, p50 (same run)', roundTrips.value, 'µs'),
+        note: 'from the first write until the first echo is complete: the floor of a 3-node commit at the leader (one follower answer completes the quorum)',
+      });
+      records.push({
+        ...fanOutBase,
+        // "last" rather than "both": the report orders columns by name, and first should come first.
+        metric: 'fan-out-last-answer-latency',
+        ...fanOutBoth,
+        reference: referenceFor(fanOutBoth.value, 'loopback round trip to one echo process, p50 (same run)', roundTrips.value, 'µs'),
+        note: 'from the first write until both echoes are complete (the last of the two answers)',
+      });
+      const quartiles = (summary: Summary): string => `p50 ${summary.value.toFixed(0)} µs (p25 ${(summary.spread?.p25 ?? summary.value).toFixed(0)}, p75 ${(summary.spread?.p75 ?? summary.value).toFixed(0)})`;
+      floorsLine =
+        `     floors (same run, ${probeSamples} samples ${resolved.latencyGapMs} ms apart): loopback round trip ${quartiles(roundTrips)}; ` +
+        `two-follower fan-out, first answer ${quartiles(fanOutFirst)}, both answers ${quartiles(fanOutBoth)}`;
       log(`${transport}: in-run references (core direct delivery, speed-of-light probe)`);
       const core = await runCoreThroughput({ nodes: resolved.nodes, batch: resolved.batch, payloadBytes: resolved.payloadBytes, size: 'small' });
       coreReference = core.entriesPerSecond;
@@ -585,11 +744,12 @@ export async function runProcessCluster(options: ProcessClusterOptions = {}): Pr
     }
     const profileDirectory = options.profileDirectory === undefined || options.profileDirectory === null ? null : path.join(options.profileDirectory, transport);
     const measured = await measureTransport(transport, resolved, profileDirectory, processes, log);
-    const measurement: TransportMeasurement = { ...measured, coreReference, probeReference, roundTripReference };
+    const measurement: TransportMeasurement = { ...measured, coreReference, probeReference, roundTripReference, fanOutFirstReference, fanOutBothReference };
     measurements.push(measurement);
     const { records: transportRecords, line } = recordsOf(measurement, resolved);
     records.push(...transportRecords);
     lines.push(line);
+    if (floorsLine !== null) lines.push(floorsLine);
     if (probeReference !== null) lines.push(`     speed-of-light probe ${formatRate(probeReference)} entries/s (same run)`);
     if (profileDirectory !== null) notes.push(`CPU profiles of the ${transport} nodes in ${profileDirectory}`);
   }
