@@ -78,6 +78,11 @@ export class EtcdCluster {
     return cluster;
   }
 
+  /** Process ids of the members, in the order of `endpoints` (undefined for one that failed to spawn). */
+  get pids(): readonly (number | undefined)[] {
+    return this.children.map((child) => child.pid);
+  }
+
   /** The leader's client URL (asked of each member through /v3/maintenance/status). */
   async leader(): Promise<string> {
     for (const endpoint of this.endpoints) {

@@ -14,6 +14,13 @@
  * it as its reference, and the table gives raftlab's puts as a percentage of it. A share that falls as
  * connections grow points at the KV's own work per request, not at HTTP or the load generator.
  *
+ * Every timed window also records the CPU time each process spent in it (process-cpu.ts: each node,
+ * marked leader or follower, the null server, etcd's members, and the driver where autocannon runs),
+ * divided by the requests answered. After the table, one line per configuration gives these µs per
+ * request, their total, and the ceiling it implies on this machine (cores x 1e6 / total): a figure
+ * near its ceiling is CPU-bound, one far below it with cores idle waits on something else (fsync,
+ * round trips). The same text ends each throughput record's note. Not on Linux: no figures, a note.
+ *
  *   pnpm bench:http [--quick] [--duration S] [--connections 1,64,256] [--fsync always,batch,none]
  *                   [--repeat N] [--no-etcd] [--profile] [--help]
  *
@@ -37,6 +44,7 @@ import { type StorageFileSystem, WalStorage, inlineFileSystem, nodeFileSystem } 
 import { choiceListOption, parseCommandLine, usageFailure, wholeNumberOption } from './cli-args.js';
 import { EtcdCluster, base64, findEtcd } from './etcd.js';
 import { fsyncProbeMicros } from './fsync-probe.js';
+import { type CpuMeasurement, type CpuSource, loadGeneratorRole, measureCpu } from './process-cpu.js';
 import {
   type BenchRecord,
   type FsyncPolicy,
@@ -62,6 +70,8 @@ interface Measurement {
   readonly op: Operation;
   readonly connections: number;
   readonly result: LoadResult;
+  /** CPU time of each process of the system, and of the driver, during the timed window. */
+  readonly cpu: CpuMeasurement;
 }
 
 const valueText = 'v'.repeat(16);
@@ -74,6 +84,8 @@ interface MeasurementGroup {
   readonly op: Operation;
   readonly connections: number;
   readonly results: LoadResult[];
+  /** One per result, same order. */
+  readonly cpu: CpuMeasurement[];
 }
 
 /** Groups measurements by configuration, keeping the order in which configurations first appear. */
@@ -83,10 +95,11 @@ function groupMeasurements(measurements: readonly Measurement[]): MeasurementGro
     const key = `${m.system} ${m.fsync} ${m.op} ${m.connections}`;
     let group = groups.get(key);
     if (group === undefined) {
-      group = { system: m.system, fsync: m.fsync, op: m.op, connections: m.connections, results: [] };
+      group = { system: m.system, fsync: m.fsync, op: m.op, connections: m.connections, results: [], cpu: [] };
       groups.set(key, group);
     }
     group.results.push(m.result);
+    group.cpu.push(m.cpu);
   }
   return [...groups.values()];
 }
@@ -149,6 +162,19 @@ async function walSaveProbe(count = 300): Promise<Map<string, number[]>> {
   return samples;
 }
 
+/**
+ * Runs one timed load window and reads the CPU time its system's processes and the driver spent in
+ * it (process-cpu.ts). Warm-ups are not passed through here, so they count in no figure.
+ */
+async function timedLoad(processes: readonly { readonly role: string; readonly pid: number | undefined }[], load: () => Promise<LoadResult>): Promise<{ result: LoadResult; cpu: CpuMeasurement }> {
+  const watched: { role: string; pid: number }[] = [];
+  for (const { role, pid } of processes) {
+    if (pid === undefined) return { result: await load(), cpu: { ok: false, reason: `no process id for a ${role}` } };
+    watched.push({ role, pid });
+  }
+  return measureCpu(watched, load);
+}
+
 async function measureRaftlab(fsync: FsyncPolicy, connections: readonly number[], durationSeconds: number, profileDirectory: string | null): Promise<Measurement[]> {
   const cluster = await LocalCluster.start({
     nodes: 3,
@@ -159,17 +185,19 @@ async function measureRaftlab(fsync: FsyncPolicy, connections: readonly number[]
     ...(profileDirectory === null ? {} : { nodeArguments: () => ['--cpu-prof', '--cpu-prof-dir', path.join(profileDirectory, `fsync-${fsync}`)] }),
   });
   try {
-    const leader = cluster.node(await cluster.waitForLeader()).url;
+    const leaderId = await cluster.waitForLeader();
+    const leader = cluster.node(leaderId).url;
     const url = `${leader}/v1/kv/${benchKey}`;
+    const processes = cluster.nodes.map((node) => ({ role: node.id === leaderId ? 'leader' : 'follower', pid: node.process?.pid }));
     const put = (count: number, seconds: number): Promise<LoadResult> =>
       runLoad({ url, method: 'PUT', body: valueText, headers: { 'content-type': 'text/plain' }, connections: count, durationSeconds: seconds });
     await put(64, 2); // warm up (JIT, connections, WAL segment)
     const measurements: Measurement[] = [];
     for (const count of connections) {
       console.error(`raftlab fsync=${fsync} put c=${count}...`);
-      measurements.push({ system: 'raftlab', fsync, op: 'put', connections: count, result: await put(count, durationSeconds) });
+      measurements.push({ system: 'raftlab', fsync, op: 'put', connections: count, ...(await timedLoad(processes, () => put(count, durationSeconds))) });
       console.error(`raftlab fsync=${fsync} get c=${count}...`);
-      measurements.push({ system: 'raftlab', fsync, op: 'get', connections: count, result: await runLoad({ url, method: 'GET', connections: count, durationSeconds }) });
+      measurements.push({ system: 'raftlab', fsync, op: 'get', connections: count, ...(await timedLoad(processes, () => runLoad({ url, method: 'GET', connections: count, durationSeconds }))) });
     }
     if (await cluster.leader() === 0) console.error('warning: the cluster had no single leader at the end of the run');
     return measurements;
@@ -182,6 +210,7 @@ async function measureEtcd(binary: { path: string; version: string }, connection
   const cluster = await EtcdCluster.start(binary);
   try {
     const leader = await cluster.leader();
+    const processes = cluster.pids.map((pid, member) => ({ role: cluster.endpoints[member] === leader ? 'leader' : 'follower', pid }));
     const putBody = JSON.stringify({ key: base64(benchKey), value: base64(valueText) });
     const rangeBody = JSON.stringify({ key: base64(benchKey) });
     const headers = { 'content-type': 'application/json' };
@@ -190,9 +219,10 @@ async function measureEtcd(binary: { path: string; version: string }, connection
     const measurements: Measurement[] = [];
     for (const count of connections) {
       console.error(`etcd ${binary.version} put c=${count}...`);
-      measurements.push({ system: 'etcd', fsync: 'always', op: 'put', connections: count, result: await put(count, durationSeconds) });
+      measurements.push({ system: 'etcd', fsync: 'always', op: 'put', connections: count, ...(await timedLoad(processes, () => put(count, durationSeconds))) });
       console.error(`etcd ${binary.version} get c=${count}...`);
-      measurements.push({ system: 'etcd', fsync: 'always', op: 'get', connections: count, result: await runLoad({ url: `${leader}/v3/kv/range`, method: 'POST', body: rangeBody, headers, connections: count, durationSeconds }) });
+      const range = (): Promise<LoadResult> => runLoad({ url: `${leader}/v3/kv/range`, method: 'POST', body: rangeBody, headers, connections: count, durationSeconds });
+      measurements.push({ system: 'etcd', fsync: 'always', op: 'get', connections: count, ...(await timedLoad(processes, range)) });
     }
     return measurements;
   } finally {
@@ -229,7 +259,7 @@ async function measureNullHttp(connections: readonly number[], durationSeconds: 
     const measurements: Measurement[] = [];
     for (const count of connections) {
       console.error(`null-http put c=${count}...`);
-      measurements.push({ system: 'null-http', fsync: null, op: 'put', connections: count, result: await put(count, durationSeconds) });
+      measurements.push({ system: 'null-http', fsync: null, op: 'put', connections: count, ...(await timedLoad([{ role: 'server', pid: child.pid }], () => put(count, durationSeconds))) });
     }
     return measurements;
   } finally {
@@ -288,7 +318,7 @@ function recordsOf(group: MeasurementGroup, groups: readonly MeasurementGroup[],
   const ceilingThroughput = ceiling === undefined ? 0 : medianThroughput(ceiling);
   const etcdName = `${systemName('etcd', etcdVersion)} ${op} c=${connections}`;
   const versusEtcd = op === 'put' && etcdThroughput > 0 ? `; ${etcdName}: ${etcdThroughput.toFixed(0)} requests/s, ratio ${(throughputPerSecond / etcdThroughput).toFixed(2)}` : '';
-  const note = `${durationSeconds} s of autocannon at ${target}, ${connections} connection(s), ${valueText.length}-byte values; ${non2xx} non-2xx, ${errors} errors${runs}${versusEtcd}`;
+  const note = `${durationSeconds} s of autocannon at ${target}, ${connections} connection(s), ${valueText.length}-byte values; ${non2xx} non-2xx, ${errors} errors${runs}${versusEtcd}; ${cpuText(group)}`;
   let reference: BenchRecord['reference'];
   if (ceilingThroughput > 0) reference = referenceFor(throughputPerSecond, `null-http put c=${connections}, same run`, ceilingThroughput, 'requests/s');
   else if (op === 'get' && etcdThroughput > 0) reference = referenceFor(throughputPerSecond, etcdName, etcdThroughput, 'requests/s');
@@ -337,6 +367,91 @@ function pairedShares(group: MeasurementGroup, ceiling: MeasurementGroup): strin
   if (group.results.length < 2 || group.results.length !== ceiling.results.length) return '';
   const shares = group.results.map((result, run) => (100 * result.throughputPerSecond) / (ceiling.results[run] as LoadResult).throughputPerSecond);
   return ` [${Math.min(...shares).toFixed(1)}-${Math.max(...shares).toFixed(1)}]`;
+}
+
+/** CPU microseconds per request of one group: each process's and the total, medians over its runs. */
+interface CpuPerRequest {
+  readonly source: CpuSource;
+  /** Leader (or server) first, then followers (largest first), then the load generator. */
+  readonly parts: readonly { readonly role: string; readonly micros: number }[];
+  /** Median of the runs' totals. */
+  readonly totalMicros: number;
+  readonly runTotals: readonly number[];
+  /** Runs without figures (e.g. /proc unreadable), out of the group's. */
+  readonly runsMissing: number;
+}
+
+/** Display order of roles: the process the load targets, then followers, then the load generator. */
+function roleRank(role: string): number {
+  if (role === 'follower') return 1;
+  if (role === loadGeneratorRole) return 2;
+  return 0;
+}
+
+/**
+ * A group's CPU per request: each run's CPU time per process divided by the responses (2xx and
+ * non-2xx) of its window, then per process the median over runs. Followers are sorted by their
+ * figure within each run before the medians are taken, since which node follows changes between
+ * runs. Only the reason when no run has figures.
+ */
+function cpuPerRequest(group: MeasurementGroup): CpuPerRequest | { readonly reason: string } {
+  const runs: { role: string; micros: number }[][] = [];
+  let reason = 'no run';
+  group.results.forEach((result, run) => {
+    const cpu = group.cpu[run] as CpuMeasurement;
+    const requests = result.ok + result.non2xx;
+    if (!cpu.ok) reason = cpu.reason;
+    else if (requests === 0) reason = 'no request answered';
+    else {
+      const parts = cpu.window.processes.map(({ role, cpuMicros }) => ({ role, micros: cpuMicros / requests }));
+      parts.sort((a, b) => roleRank(a.role) - roleRank(b.role) || (a.role === 'follower' && b.role === 'follower' ? b.micros - a.micros : 0));
+      runs.push(parts);
+    }
+  });
+  const first = runs[0];
+  if (first === undefined) return { reason };
+  const source = (group.cpu.find((cpu) => cpu.ok) as Extract<CpuMeasurement, { ok: true }>).window.source;
+  const parts = first.map(({ role }, position) => ({ role, micros: summarize(runs.map((parts) => (parts[position] as { micros: number }).micros)).value }));
+  const runTotals = runs.map((parts) => parts.reduce((sum, part) => sum + part.micros, 0));
+  return { source, parts, totalMicros: summarize(runTotals).value, runTotals, runsMissing: group.results.length - runs.length };
+}
+
+/** The cores the ceiling is figured on: cores x 1e6 µs of CPU per second. */
+const cores = os.cpus().length;
+
+const wholeNumber = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+/** The name of a configuration in the CPU lines. */
+function configurationName(group: MeasurementGroup, etcdVersion: string | null): string {
+  const fsync = group.system === 'raftlab' && group.fsync !== null ? ` ${group.fsync}` : '';
+  return `${systemName(group.system, etcdVersion)}${fsync} ${group.op} c=${group.connections}`;
+}
+
+/**
+ * One group's CPU per request in words: each process's µs per request, the total, the ceiling it
+ * implies (cores x 1e6 / total: the throughput at which the machine's cores would be all busy with
+ * these processes alone), the measured throughput and the cores it kept busy (total x throughput).
+ * Measured throughput well below the ceiling with few cores busy points at waiting (disk, round
+ * trips), near it at CPU.
+ */
+function cpuText(group: MeasurementGroup): string {
+  const cpu = cpuPerRequest(group);
+  if (!('parts' in cpu)) return `CPU per request not measured (${cpu.reason})`;
+  const named: string[] = [];
+  for (let i = 0; i < cpu.parts.length; ) {
+    const { role } = cpu.parts[i] as { role: string };
+    const same: number[] = [];
+    for (; i < cpu.parts.length && (cpu.parts[i] as { role: string }).role === role; i++) same.push((cpu.parts[i] as { micros: number }).micros);
+    named.push(`${role}${same.length > 1 ? 's' : ''} ${same.map((micros) => micros.toFixed(1)).join(' + ')}`);
+  }
+  const throughput = medianThroughput(group);
+  const busy = (cpu.totalMicros * throughput) / 1e6;
+  const runs = cpu.runTotals.length > 1 ? ` (medians of ${cpu.runTotals.length} runs, totals ${cpu.runTotals.map((total) => total.toFixed(1)).join(', ')})` : '';
+  const missing = cpu.runsMissing > 0 ? ` (${cpu.runsMissing} run(s) without figures)` : '';
+  return (
+    `CPU µs/request ${named.join(', ')}; total ${cpu.totalMicros.toFixed(1)} = ceiling ${wholeNumber.format((cores * 1e6) / cpu.totalMicros)} req/s on ${cores} cores; ` +
+    `measured ${wholeNumber.format(throughput)} req/s, ${busy.toFixed(2)} of ${cores} cores busy${runs}${missing}`
+  );
 }
 
 /**
@@ -473,10 +588,19 @@ async function main(): Promise<void> {
 
   const groups = groupMeasurements(measurements);
   for (const group of groups) records.push(...recordsOf(group, groups, etcdBinary?.version ?? null, durationSeconds));
+  const sources = new Set(measurements.flatMap((m) => (m.cpu.ok ? [m.cpu.window.source] : [])));
+  const cpuSourceText = [...sources].map((source) => (source === 'schedstat' ? '/proc/<pid>/task/*/schedstat (ns, every thread)' : 'utime + stime of /proc/<pid>/stat (clock ticks)')).join(' and ');
+  notes.push(
+    sources.size === 0
+      ? `CPU per request not measured: ${measurements.map((m) => (m.cpu.ok ? '' : m.cpu.reason)).find((reason) => reason !== '') ?? 'no measurement'}`
+      : `CPU per request: CPU time of each process over the timed window (warm-up excluded) from ${cpuSourceText}, the driver (autocannon) from process.cpuUsage(), divided by the responses of the window; ` +
+          `ceiling = ${cores} cores x 1e6 / total µs per request, the throughput at which these processes alone would keep every core busy (other load on the machine is not counted)`,
+  );
   notes.push('targets (fsync always): >= 3,000 puts/s with 1 connection, >= 30,000 puts/s with 256 connections');
   const run = finishRun({ mode: quick ? 'quick' : 'full', startedAt, notes, records });
   const written = writeRun(run, path.join(repositoryRoot, 'results', 'http'));
   console.log(table(groups, etcdBinary?.version ?? null));
+  for (const group of groups) console.log(`${configurationName(group, etcdBinary?.version ?? null)}: ${cpuText(group)}`);
   console.log(`fdatasync probe: median ${summarize(fsyncSamples).value.toFixed(0)} µs per durable append on this file system`);
   for (const [name, samples] of walSamples) console.log(`WAL save probe, ${name}: median ${summarize(samples).value.toFixed(0)} µs`);
   for (const note of notes) console.log(`note: ${note}`);
