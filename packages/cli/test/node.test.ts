@@ -127,6 +127,23 @@ test('a single node over --control stdio: elects itself, applies proposals, refu
   send({ id: 5, op: 'status' });
   expect(await reply(5)).toMatchObject({ ok: true, result: { machine: { value: '42' } } });
 
+  // Sessions: a resent request is recognised and not applied again; the next sequence goes on.
+  send({ id: 6, op: 'propose', commands: ['5', '6'], client: 81724, seq: 1 });
+  expect(await reply(6)).toMatchObject({ ok: true, result: { count: 2, duplicates: 0, machine: { value: '53' } } });
+  send({ id: 7, op: 'propose', commands: ['5', '6'], client: 81724, seq: 1 });
+  expect(await reply(7)).toMatchObject({ ok: true, result: { count: 2, duplicates: 2, machine: { value: '53' } } });
+  send({ id: 8, op: 'propose', commands: ['1'], client: 81724, seq: 3 });
+  expect(await reply(8)).toMatchObject({ ok: true, result: { count: 1, duplicates: 0, machine: { value: '54' } } });
+  // Without a session the same commands are new ones each time.
+  send({ id: 9, op: 'propose', commands: ['5'] });
+  send({ id: 10, op: 'propose', commands: ['5'] });
+  await reply(9);
+  expect(await reply(10)).toMatchObject({ ok: true, result: { machine: { value: '64' } } });
+  send({ id: 11, op: 'propose', commands: ['5'], client: 81724 });
+  expect(await reply(11)).toMatchObject({ ok: false, error: { code: 'bad-request', message: expect.stringContaining('"client" and "seq" together') } });
+  send({ id: 12, op: 'propose', commands: ['5'], client: 0, seq: 1 });
+  expect(await reply(12)).toMatchObject({ ok: false, error: { code: 'bad-request' } });
+
   run.child.kill('SIGTERM');
   expect(await run.exited).toBe(0);
   expect(jsonLines(run.stdout).at(-1)).toEqual({ event: 'stopped', node: 1 });

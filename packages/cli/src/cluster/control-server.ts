@@ -25,7 +25,7 @@ export async function answerControlRequest(node: RunningNode, request: ControlRe
       case 'status':
         return { id: request.id, ok: true, result: node.report() };
       case 'propose':
-        return { id: request.id, ok: true, result: await node.propose(request.commands) };
+        return { id: request.id, ok: true, result: await node.propose(request.commands, request.session) };
       case 'partition':
         node.partition(request.peers);
         return { id: request.id, ok: true, result: { partitionedFrom: node.report().partitionedFrom } };

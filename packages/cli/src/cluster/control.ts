@@ -4,10 +4,21 @@
  *
  *   { "id": 1, "op": "status" }                         -> { "id": 1, "ok": true, "result": NodeReport }
  *   { "id": 2, "op": "propose", "commands": ["5", "-2"] } -> { "id": 2, "ok": true, "result": ProposeResult }
+ *   { "id": 7, "op": "propose", "commands": ["5"], "client": 81724, "seq": 1 }   exactly-once, retryable
  *   { "id": 3, "op": "partition", "peers": [1, 3] }     drop Raft traffic with these peers (both ways)
  *   { "id": 4, "op": "heal" }                            end the partition
  *   { "id": 5, "op": "transfer", "to": 2 }               hand leadership to node 2 (leader only)
  *   { "id": 6, "op": "stop" }                            graceful stop (the process then exits 0)
+ *
+ * A propose without `client` and `seq` is new commands each time: the node numbers them under its
+ * own client id, so a caller that retries after a timeout or a lost reply (the commands may have
+ * committed anyway) can apply them twice. With `client` (a positive integer the caller picks at
+ * random and keeps) and `seq` (its number for the first command; the next ones get seq+1, ...; a
+ * later request continues above the last), the sum machine applies each (client, sequence) once:
+ * resending the same request, to this node or another, is safe, and the reply counts what was
+ * recognised as already applied in `duplicates` (thesis §6.3; the machine remembers the newest
+ * sequence of its most recent clients, a bounded table, see @raftlab/core i64.ts). The counter
+ * machine has no such table and refuses sessions with bad-request.
  *
  * A failed request answers { "id", "ok": false, "error": { "code", "message", "leader" } } with a
  * runtime error code (not-leader, timeout, busy, too-large, dropped, stopped) or `bad-request`.
@@ -27,7 +38,7 @@ import { RuntimeError } from '@raftlab/runtime';
 /** A request from the parent. */
 export type ControlRequest =
   | { readonly id: number; readonly op: 'status' }
-  | { readonly id: number; readonly op: 'propose'; readonly commands: readonly string[] }
+  | { readonly id: number; readonly op: 'propose'; readonly commands: readonly string[]; readonly session?: ProposeSession }
   | { readonly id: number; readonly op: 'partition'; readonly peers: readonly NodeId[] }
   | { readonly id: number; readonly op: 'heal' }
   | { readonly id: number; readonly op: 'transfer'; readonly to: NodeId }
@@ -71,12 +82,22 @@ export interface NodeReport {
   readonly transport: { readonly connectionsOpen: number; readonly framesMalformed: number; readonly handshakesRefused: number };
 }
 
+/** A caller's numbering of its commands, which makes a propose retryable (see the file comment). */
+export interface ProposeSession {
+  /** The caller's client id: a positive safe integer, chosen at random and kept. */
+  readonly client: number;
+  /** The sequence number of the first command; command i gets seq + i. */
+  readonly seq: number;
+}
+
 /** The result of a successful propose op. */
 export interface ProposeResult {
   /** Commands applied. */
   readonly count: number;
   /** The machine's state once the last of them applied here. */
   readonly machine: MachineState;
+  /** With a session only: commands the machine had applied already (a retry), not applied again. */
+  readonly duplicates?: number;
 }
 
 /** Largest number of commands in one propose request (a bound on what one request can queue). */
@@ -88,8 +109,12 @@ export function controlErrorOf(error: unknown): ControlError {
   return { code: 'bad-request', message: error instanceof Error ? error.message : String(error), leader: 0 };
 }
 
-function isNodeId(value: unknown): value is NodeId {
+function isPositiveSafeInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
+}
+
+function isNodeId(value: unknown): value is NodeId {
+  return isPositiveSafeInteger(value);
 }
 
 /**
@@ -111,7 +136,12 @@ export function parseControlRequest(message: unknown): { ok: true; request: Cont
       const commands = record['commands'];
       if (!Array.isArray(commands) || !commands.every((command) => typeof command === 'string')) return bad('propose needs "commands": an array of strings');
       if (commands.length > proposeCommandsMax) return bad(`propose takes at most ${proposeCommandsMax} commands, got ${commands.length}`);
-      return { ok: true, request: { id, op: 'propose', commands: commands as string[] } };
+      const client = record['client'];
+      const seq = record['seq'];
+      if (client === undefined && seq === undefined) return { ok: true, request: { id, op: 'propose', commands: commands as string[] } };
+      if (!isPositiveSafeInteger(client) || !isPositiveSafeInteger(seq)) return bad('propose takes "client" and "seq" together, each a positive integer');
+      if (!Number.isSafeInteger(seq + commands.length)) return bad(`"seq" ${seq} leaves no room for ${commands.length} commands`);
+      return { ok: true, request: { id, op: 'propose', commands: commands as string[], session: { client, seq } } };
     }
     case 'partition': {
       const peers = record['peers'];

@@ -7,10 +7,10 @@
  */
 import { randomInt } from 'node:crypto';
 import { type NodeId, encodeSumCommand } from '@raftlab/core';
-import { CounterMachine, type Logger, RaftRuntime, RuntimeError, type RuntimeTransport, type StateMachine, SumStateMachine, silentLogger } from '@raftlab/runtime';
+import { CounterMachine, type Logger, RaftRuntime, RuntimeError, type RuntimeTransport, type StateMachine, type SumResult, SumStateMachine, silentLogger } from '@raftlab/runtime';
 import type { Storage } from '@raftlab/storage';
 import type { TransportStats } from '@raftlab/transport';
-import type { MachineState, NodeReport, ProposeResult } from './control.js';
+import type { MachineState, NodeReport, ProposeResult, ProposeSession } from './control.js';
 
 /** The state machines a node can run. */
 export const machineKinds = ['sum', 'counter'] as const;
@@ -111,19 +111,32 @@ export class RunningNode {
   /**
    * Proposes text commands in one append (sum machine: each an i64 in Rust syntax; counter: any
    * text). Resolves once all applied here; rejects with the runtime's typed error (not-leader,
-   * timeout, busy, dropped, stopped). Each call is new commands: a caller that retries after a
-   * timeout (the commands may still commit) can apply them twice.
+   * timeout, busy, dropped, stopped). Without a session each call is new commands, numbered under
+   * this node's client id: a caller that retries after a timeout (the commands may still commit)
+   * can apply them twice. With a session (sum machine only) the caller's client id and sequence
+   * numbers go into the commands, so a retry of the same request is recognised and not applied
+   * again; the result then counts those duplicates.
    */
-  async propose(commands: readonly string[]): Promise<ProposeResult> {
+  async propose(commands: readonly string[], session?: ProposeSession): Promise<ProposeResult> {
+    if (session !== undefined && !(this.machine instanceof SumStateMachine)) {
+      throw new Error('client and seq need the sum machine (--machine sum): the counter keeps no table of applied commands');
+    }
     const deadline = performance.now() + this.proposalTimeoutMs;
     for (;;) {
-      // Sequence numbers are drawn at each attempt, in the order proposals reach the runtime (which
-      // appends them in that order), so they rise along the log: the sum machine takes a lower
-      // sequence after a higher one for a retry and ignores it.
-      const items = commands.map((text) => (this.machine instanceof SumStateMachine ? encodeSumCommand({ clientId: this.clientId, sequence: ++this.sequence, text }) : encoder.encode(text)));
+      // Without a session, sequence numbers are drawn at each attempt, in the order proposals reach
+      // the runtime (which appends them in that order), so they rise along the log: the sum machine
+      // takes a lower sequence after a higher one for a retry and ignores it. With one, the caller's
+      // numbers are used as given, at every attempt.
+      const items = commands.map((text, i) =>
+        this.machine instanceof SumStateMachine
+          ? encodeSumCommand(session === undefined ? { clientId: this.clientId, sequence: ++this.sequence, text } : { clientId: session.client, sequence: session.seq + i, text })
+          : encoder.encode(text),
+      );
       try {
-        await this.runtime.proposeBatch(items);
-        return { count: items.length, machine: this.machineState() };
+        const results = await this.runtime.proposeBatch(items);
+        if (session === undefined) return { count: items.length, machine: this.machineState() };
+        const duplicates = results.filter((result) => (result as SumResult).status === 'duplicate').length;
+        return { count: items.length, machine: this.machineState(), duplicates };
       } catch (error) {
         // While an election is under way (no leader known) the proposal waits for one, within its
         // deadline, instead of failing at once: a node just started is usually leaderless. A known

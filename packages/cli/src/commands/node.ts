@@ -217,7 +217,10 @@ Logs (pino JSON, LOG_LEVEL=debug for every role change) go to stderr; stdout get
 {"event":"ready",...} once the node serves (with --control stdio, stdout carries the control
 replies instead). SIGINT or SIGTERM stops gracefully. Control requests (JSON):
   {"id":1,"op":"status"}  {"id":2,"op":"propose","commands":["5","-2"]}  {"id":3,"op":"partition","peers":[1]}
-  {"id":4,"op":"heal"}    {"id":5,"op":"transfer","to":2}                {"id":6,"op":"stop"}`,
+  {"id":4,"op":"heal"}    {"id":5,"op":"transfer","to":2}                {"id":6,"op":"stop"}
+A propose with "client" (a random positive integer the caller keeps) and "seq" (the number of its
+first command) is exactly-once: resending it after a timeout does not apply it twice.
+  {"id":7,"op":"propose","commands":["5"],"client":81724,"seq":1}`,
     )
     .action(async (line: NodeCommandLine) => {
       const options = parseNodeOptions(line);
