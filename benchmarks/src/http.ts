@@ -33,7 +33,6 @@
  * Results go to results/http/ (a BenchRun of suite 'http'; latest.json, latest.md) and to stdout.
  * --profile runs every node with --cpu-prof (profiles in results/profiles/http-<time>/).
  */
-import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +43,7 @@ import { type StorageFileSystem, WalStorage, inlineFileSystem, nodeFileSystem } 
 import { choiceListOption, parseCommandLine, usageFailure, wholeNumberOption } from './cli-args.js';
 import { EtcdCluster, base64, findEtcd } from './etcd.js';
 import { fsyncProbeMicros } from './fsync-probe.js';
+import { type ListeningChild, withListeningChildren } from './listening-child.js';
 import { type CpuMeasurement, type CpuSource, loadGeneratorRole, measureCpu } from './process-cpu.js';
 import {
   type BenchRecord,
@@ -233,25 +233,15 @@ async function measureEtcd(binary: { path: string; version: string }, connection
 /** The null server's entry point, built next to this file. */
 const nullHttpMainPath = fileURLToPath(new URL('./null-http-main.js', import.meta.url));
 /** How long the null server may take to listen, and to exit once disconnected. */
-const nullHttpStartDeadlineMs = 10_000;
-const nullHttpStopDeadlineMs = 2000;
+const nullHttpDeadlines = { startMs: 10_000, stopMs: 2000 };
 
 /**
  * The ceiling: the same puts (method, body, headers, durations, connection counts, warm-up) as
  * measureRaftlab, at a null HTTP server in its own process (null-http-main.ts).
  */
-async function measureNullHttp(connections: readonly number[], durationSeconds: number): Promise<Measurement[]> {
-  const child = fork(nullHttpMainPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const port = await Promise.race([
-      new Promise<number>((resolve) => child.once('message', (message: { port: number }) => resolve(message.port))),
-      exited.then(() => Promise.reject(new Error(`the null HTTP server exited before listening (${nullHttpMainPath})`))),
-      new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`the null HTTP server did not listen within ${nullHttpStartDeadlineMs} ms`)), nullHttpStartDeadlineMs))),
-    ]);
-    clearTimeout(timer);
-    if (!(Number.isInteger(port) && port > 0)) throw new Error(`the null HTTP server reported port ${String(port)}`);
+function measureNullHttp(connections: readonly number[], durationSeconds: number): Promise<Measurement[]> {
+  return withListeningChildren(nullHttpMainPath, 1, 'null HTTP server', nullHttpDeadlines, async ([server]) => {
+    const { child, port } = server as ListeningChild;
     const url = `http://127.0.0.1:${port}/v1/kv/${benchKey}`;
     const put = (count: number, seconds: number): Promise<LoadResult> =>
       runLoad({ url, method: 'PUT', body: valueText, headers: { 'content-type': 'text/plain' }, connections: count, durationSeconds: seconds });
@@ -262,12 +252,7 @@ async function measureNullHttp(connections: readonly number[], durationSeconds: 
       measurements.push({ system: 'null-http', fsync: null, op: 'put', connections: count, ...(await timedLoad([{ role: 'server', pid: child.pid }], () => put(count, durationSeconds))) });
     }
     return measurements;
-  } finally {
-    clearTimeout(timer);
-    if (child.connected) child.disconnect();
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, nullHttpStopDeadlineMs))]);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
+  });
 }
 
 /** The name of a system in records and in the table. */

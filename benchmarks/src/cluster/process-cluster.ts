@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { frameBytes } from '@raftlab/core';
 import { runProbe } from '../core/probe.js';
 import { runCoreThroughput } from '../core/throughput.js';
+import { withListeningChildren } from '../listening-child.js';
 import { type BenchRecord, type Summary, downsample, knownMetrics, messagesPerEntryMin, quantileOfSorted, referenceFor, summarize } from '../results.js';
 import type { ClusterTransport, LatencyReport, NodeReply, NodeRequest, NodeStatus, ThroughputReport } from './protocol.js';
 
@@ -294,51 +295,32 @@ export interface EchoConnection {
 }
 
 /**
- * Forks `count` echo processes, connects to each over loopback TCP with TCP_NODELAY, and runs `use`
- * with the connections; then, whatever happened, destroys the sockets, disconnects the children
- * (they exit on disconnect) and kills by pid any that has not exited within stopDeadlineMs. Both
- * probes go through here, so they differ only in how many echoes they wait for.
+ * Forks `count` echo processes (listening-child.ts), connects to each over loopback TCP with
+ * TCP_NODELAY, and runs `use` with the connections; then, whatever happened, destroys the sockets
+ * and takes the children down. Both probes go through here, so they differ only in how many echoes
+ * they wait for.
  */
 export async function withEchoProcesses<T>(count: number, use: (connections: readonly EchoConnection[]) => Promise<T>): Promise<T> {
   if (!(Number.isSafeInteger(count) && count >= 1 && count <= echoProcessesMax)) {
     throw new RangeError(`echo processes: count must be an integer in [1, ${echoProcessesMax}], got ${count}`);
   }
-  const children = Array.from({ length: count }, () => fork(echoMainPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-  const exits = children.map((child) => new Promise<void>((resolve) => child.once('exit', () => resolve())));
-  const sockets: Socket[] = [];
-  try {
-    const ports = await Promise.all(
-      children.map((child, i) =>
-        withDeadline(
-          new Promise<number>((resolve) => child.once('message', (message: { port: number }) => resolve(message.port))),
+  return withListeningChildren(echoMainPath, count, 'echo process', { startMs: startDeadlineMs, stopMs: stopDeadlineMs }, async (children) => {
+    const sockets: Socket[] = [];
+    try {
+      for (const [i, { port }] of children.entries()) {
+        const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+        sockets.push(socket);
+        await withDeadline(
+          new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject)),
           startDeadlineMs,
-          `echo process ${i + 1} of ${count} did not start listening`,
-        ),
-      ),
-    );
-    for (const [i, port] of ports.entries()) {
-      const socket = connect({ host: '127.0.0.1', port, noDelay: true });
-      sockets.push(socket);
-      await withDeadline(
-        new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject)),
-        startDeadlineMs,
-        `no connection to echo process ${i + 1} of ${count}`,
-      );
+          `no connection to echo process ${i + 1} of ${count}`,
+        );
+      }
+      return await use(children.map(({ child }, i) => ({ child, socket: sockets[i] as Socket })));
+    } finally {
+      for (const socket of sockets) socket.destroy();
     }
-    return await use(children.map((child, i) => ({ child, socket: sockets[i] as Socket })));
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    for (const child of children) if (child.connected) child.disconnect();
-    await Promise.all(
-      children.map(async (child, i) => {
-        const exited = exits[i] as Promise<void>;
-        await Promise.race([exited, sleep(stopDeadlineMs)]);
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGKILL');
-        await exited;
-      }),
-    );
-  }
+  });
 }
 
 /** What the fan-out probe measured, per sample, in microseconds from the first write. */

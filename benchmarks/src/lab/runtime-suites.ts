@@ -104,13 +104,10 @@ export async function measureIdleLatency(cluster: RuntimeCluster, plan: LabPlan)
   }
 }
 
-/** Under load: latency, throughput windows and traffic. */
-export interface LoadFigures extends LatencySamples {
+/** Under load: the idle figures' latency and traffic, plus throughput windows. */
+export interface LoadFigures extends IdleFigures {
   /** Committed entries per second, one sample per timed window. */
   readonly throughput: number[];
-  readonly messages: number;
-  readonly bytes: number;
-  readonly entriesCommitted: number;
 }
 
 /** Closed loop with `plan.loadBatchesInflight` batches in flight: run-in, then timed windows. */
